@@ -1,0 +1,3 @@
+from riskrelay.cli.app import main
+
+main()

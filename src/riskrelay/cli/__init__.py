@@ -1,0 +1,1 @@
+"""The ``riskrelay`` command line."""

@@ -1,0 +1,82 @@
+"""The exception tree. Every error riskrelay raises derives from ``RiskRelayError``::
+
+    RiskRelayError
+    ├── ConfigError              bad settings or routing file (CLI: one line, exit 2)
+    ├── BrokerError              the embedded broker would not start or answer
+    ├── RegistryError            schema registry unreachable or refused a schema
+    ├── InputError               a record that cannot be processed (goes to the DLQ)
+    │   ├── DecodeError          not Confluent wire format, unknown schema id, bad Avro
+    │   ├── ValidationError      decoded, but a field breaks the contract
+    │   └── UnknownEventError    an event kind nobody handles
+    └── DeliveryError            a provider call failed
+        ├── TransientDeliveryError   worth retrying (network, timeout, 429, 5xx)
+        └── PermanentDeliveryError   the provider refused this event (other 4xx)
+
+Third-party exceptions (librdkafka, aiohttp, fastavro) are mapped to these at the
+boundary of the package that talks to them.
+"""
+
+from __future__ import annotations
+
+
+class RiskRelayError(Exception):
+    """Root of every riskrelay error."""
+
+
+class ConfigError(RiskRelayError):
+    pass
+
+
+class BrokerError(RiskRelayError):
+    pass
+
+
+class RegistryError(RiskRelayError):
+    pass
+
+
+class InputError(RiskRelayError):
+    """A record that cannot be processed. ``reason`` is the DLQ reason code."""
+
+    reason = "invalid_input"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class DecodeError(InputError):
+    reason = "undecodable"
+
+
+class ValidationError(InputError):
+    reason = "invalid_field"
+
+
+class UnknownEventError(InputError):
+    reason = "unknown_event_type"
+
+
+class DeliveryError(RiskRelayError):
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class TransientDeliveryError(DeliveryError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentDeliveryError(DeliveryError):
+    pass

@@ -1,0 +1,1 @@
+"""Everything that talks to Kafka: client configuration, topics, the embedded broker."""

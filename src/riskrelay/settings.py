@@ -1,0 +1,137 @@
+"""Configuration from the environment (12-factor), one frozen model per component.
+
+Every variable starts with ``RISKRELAY_``; the README lists them all. Secrets are
+``SecretStr`` so they never reach a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ProviderName = Literal["coinflow", "unit21", "dataspike", "stripe"]
+PROVIDERS: tuple[ProviderName, ...] = ("coinflow", "unit21", "dataspike", "stripe")
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
+
+
+class KafkaSettings(BaseSettings):
+    """Where Kafka is. Without ``bootstrap`` the local tools start an embedded broker."""
+
+    model_config = _config("RISKRELAY_KAFKA_")
+
+    bootstrap: str | None = None
+    embedded: Literal["noida", "tansu"] = "noida"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    session_timeout_ms: int = Field(default=10_000, ge=6_000)
+
+
+class TopicSettings(BaseSettings):
+    """Topic names; ``prefix`` namespaces all of them (e.g. ``staging.``)."""
+
+    model_config = _config("RISKRELAY_TOPIC_")
+
+    prefix: str = ""
+    lifecycle: str = "risk.lifecycle.v1"
+    payment: str = "risk.payment.v1"
+    evaluation: str = "risk.evaluation.v1"
+    normalized: str = "risk.normalized.v1"
+    deliveries: str = "risk.deliveries.v1"
+    event_state: str = "risk.event-state.v1"
+    dlq: str = "risk.dlq.v1"
+    schemas: str = "_schemas"
+
+    def name(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(self.name(t) for t in (self.lifecycle, self.payment, self.evaluation))
+
+
+class RegistrySettings(BaseSettings):
+    """Schema registry. Without ``url`` the local tools start the bundled registry."""
+
+    model_config = _config("RISKRELAY_SCHEMA_REGISTRY_")
+
+    url: str | None = None
+    port: int = 8081
+
+
+class ProviderSettings(BaseSettings):
+    """One provider's endpoint and credentials."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    enabled: bool = True
+
+
+class CoinflowSettings(ProviderSettings):
+    model_config = _config("RISKRELAY_COINFLOW_")
+
+
+class Unit21Settings(ProviderSettings):
+    model_config = _config("RISKRELAY_UNIT21_")
+
+
+class DataspikeSettings(ProviderSettings):
+    model_config = _config("RISKRELAY_DATASPIKE_")
+
+
+class StripeSettings(ProviderSettings):
+    model_config = _config("RISKRELAY_STRIPE_")
+
+
+class ProvidersSettings(BaseModel):
+    model_config = {"frozen": True}
+
+    coinflow: CoinflowSettings = Field(default_factory=CoinflowSettings)
+    unit21: Unit21Settings = Field(default_factory=Unit21Settings)
+    dataspike: DataspikeSettings = Field(default_factory=DataspikeSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+
+    def get(self, name: ProviderName) -> ProviderSettings:
+        settings: ProviderSettings = getattr(self, name)
+        return settings
+
+
+class WorkerSettings(BaseSettings):
+    model_config = _config("RISKRELAY_WORKER_")
+
+    group_id: str = "riskrelay-worker"
+    instance_id: str | None = None
+    batch_size: int = Field(default=500, ge=1)
+    poll_timeout_s: float = Field(default=0.2, gt=0)
+    metrics_port: int = 9464
+
+
+class ApiSettings(BaseSettings):
+    model_config = _config("RISKRELAY_API_")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    retry_after_s: int = Field(default=1, ge=1)
+
+
+class Settings(BaseSettings):
+    """The root: every component's settings, read from the environment at once."""
+
+    model_config = _config("RISKRELAY_")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    data_dir: str = Field(default=".riskrelay")
+
+
+def load_settings() -> Settings:
+    return Settings()
