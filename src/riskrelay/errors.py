@@ -9,7 +9,8 @@
     │   ├── ValidationError      decoded, but a field breaks the contract
     │   └── UnknownEventError    an event kind nobody handles
     └── DeliveryError            a provider call failed
-        ├── TransientDeliveryError   worth retrying (network, timeout, 429, 5xx)
+        ├── TransientDeliveryError   worth retrying (network, timeout, 408/425/429/5xx)
+        ├── CredentialsError         401/403: our credentials are wrong, not the event
         └── PermanentDeliveryError   the provider refused this event (other 4xx)
 
 Third-party exceptions (librdkafka, aiohttp, fastavro) are mapped to these at the
@@ -17,6 +18,11 @@ boundary of the package that talks to them.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from riskrelay.deliver.request import Attempt
 
 
 class RiskRelayError(Exception):
@@ -63,6 +69,7 @@ class DeliveryError(RiskRelayError):
         super().__init__(message)
         self.status = status
         self.body = body
+        self.attempt: Attempt | None = None
 
 
 class TransientDeliveryError(DeliveryError):
@@ -80,3 +87,7 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     pass
+
+
+class CredentialsError(DeliveryError):
+    """401/403. The event is fine; our key is not. Never a reason to dead-letter."""

@@ -7,6 +7,11 @@ readable line and exit non-zero; tracebacks are for bugs only.
 from __future__ import annotations
 
 import sys
+import warnings
+
+# confluent_kafka's registry client imports authlib's httpx integration, which warns on
+# every start; it is not ours to act on and would clutter every command's stderr.
+warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 from typing import Annotated
 
 import typer

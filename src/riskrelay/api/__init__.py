@@ -1,0 +1,1 @@
+"""The HTTP API: event reads with the locked/updated contract, health and metrics."""

@@ -1,0 +1,1 @@
+"""The local stack (``riskrelay dev``) and its demo traffic."""

@@ -1,0 +1,64 @@
+"""Every Prometheus metric riskrelay exports, defined in one place.
+
+Each process builds its own ``CollectorRegistry`` (no module-level state). Labels carry
+bounded values only (topic, family, kind, provider, outcome, reason), never ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+@dataclass
+class WorkerMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.consumed = Counter(
+            "riskrelay_events_consumed", "Input records read", ["topic"], registry=r
+        )
+        self.normalized = Counter(
+            "riskrelay_events_normalized",
+            "Events validated and normalized",
+            ["family", "kind"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "riskrelay_provider_deliveries",
+            "Provider deliveries by terminal outcome",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.requests = Counter(
+            "riskrelay_provider_requests",
+            "Provider HTTP attempts by status class",
+            ["provider", "status_class"],
+            registry=r,
+        )
+        self.dlq = Counter("riskrelay_dlq_records", "Records sent to the DLQ", ["reason"], registry=r)
+        self.provider_latency = Histogram(
+            "riskrelay_provider_request_seconds",
+            "Provider HTTP attempt latency",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end = Histogram(
+            "riskrelay_end_to_end_seconds",
+            "Event time to provider acknowledgement",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("riskrelay_events_in_flight", "Events being processed", registry=r)
+        self.state_restore = Histogram(
+            "riskrelay_state_restore_seconds",
+            "Time to restore assigned partitions' state",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )

@@ -1,0 +1,5 @@
+"""Validate and normalize decoded input records into canonical events (pure functions)."""
+
+from riskrelay.normalize.dispatch import normalize
+
+__all__ = ["normalize"]

@@ -1,0 +1,253 @@
+"""One input record through every stage: decode → validate/normalize → state decision →
+route → deliver → emit. Stages are the pure functions of ``normalize``/``state`` and the
+I/O of ``deliver``; this module only sequences them and says what goes where."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from confluent_kafka import Message
+
+from riskrelay.codec import AvroDecoder
+from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
+from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
+from riskrelay.kafka.collector import OutputRecord, RecordCollector
+from riskrelay.metrics import WorkerMetrics
+from riskrelay.models import AvroRecord, CanonicalEvent, Family, SourcePosition
+from riskrelay.normalize import normalize
+from riskrelay.settings import TopicSettings
+from riskrelay.state.snapshot import Decision, decide, delivery_entry, with_completed, with_pending
+from riskrelay.state.store import PartitionedStateStore
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTopics:
+    normalized: str
+    deliveries: str
+    event_state: str
+    dlq: str
+
+    @classmethod
+    def from_settings(cls, topics: TopicSettings) -> OutputTopics:
+        return cls(
+            normalized=topics.name(topics.normalized),
+            deliveries=topics.name(topics.deliveries),
+            event_state=topics.name(topics.event_state),
+            dlq=topics.name(topics.dlq),
+        )
+
+
+def delivery_failure_reason(outcome: DeliveryOutcome) -> str:
+    error = outcome.error
+    if isinstance(error, CredentialsError):
+        return "provider_unauthorized"
+    if isinstance(error, PermanentDeliveryError):
+        return "provider_rejected"
+    return "provider_retries_exhausted"
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        inputs: dict[str, tuple[Family, AvroDecoder]],
+        outputs: OutputTopics,
+        store: PartitionedStateStore,
+        dispatcher: Dispatcher,
+        collector: RecordCollector,
+        metrics: WorkerMetrics,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._inputs = inputs
+        self._out = outputs
+        self._store = store
+        self._dispatcher = dispatcher
+        self._collector = collector
+        self._metrics = metrics
+        self._clock = clock
+
+    async def process(self, message: Message) -> None:
+        topic, partition = str(message.topic()), int(message.partition())
+        source = SourcePosition(topic, partition, int(message.offset()))
+        self._metrics.consumed.labels(topic).inc()
+        family, decoder = self._inputs[topic]
+        try:
+            record = decoder.decode(message.value())
+            event = normalize(family, record, source, self._clock())
+        except InputError as exc:
+            self.dead_letter(message, exc.reason, exc)
+            return
+        self._metrics.normalized.labels(family.value, event.envelope.kind).inc()
+        state = self._store.get(partition, event.envelope.event_id)
+        decision = decide(state, event.envelope)
+        if decision.rejected:
+            message_text = (
+                f"event {event.envelope.event_id} already exists (create without upsert)"
+                if decision.verdict == "duplicate"
+                else f"update of unknown event {event.envelope.event_id}"
+            )
+            self.dead_letter(
+                message,
+                decision.verdict.value,
+                InputError(message_text),
+                event_id=event.envelope.event_id,
+                subject_id=event.envelope.subject_id,
+            )
+            return
+        await self._process_version(message, event, state, decision)
+
+    async def _process_version(
+        self,
+        message: Message,
+        event: CanonicalEvent,
+        state: AvroRecord | None,
+        decision: Decision,
+    ) -> None:
+        envelope, version = event.envelope, decision.version
+        partition = envelope.source.partition
+        body = {**event.body, "version": version, "operation": _operation(state, decision)}
+        routed = self._dispatcher.route(envelope)
+        done = [p for p in routed if p.name in decision.done_providers]
+        todo = [p for p in routed if p.name not in decision.done_providers]
+        entries = {p.name: delivery_entry(p.name, "PENDING") for p in routed}
+        if state is not None:
+            previous = (state.get("pending") or state.get("current") or {}).get("deliveries", [])
+            for entry in previous:
+                if entry["provider"] in {p.name for p in done}:
+                    entries[entry["provider"]] = entry
+        now = self._clock()
+        pending = with_pending(state, envelope, version, list(entries.values()), now)
+        self._put_state(partition, envelope.event_id, pending)
+
+        outcomes = await self._dispatcher.deliver(todo, envelope, body, version)
+        for outcome in outcomes:
+            entries[outcome.provider] = self._record_outcome(message, body, outcome)
+
+        self._collector.send(
+            OutputRecord(self._out.normalized, partition, envelope.subject_id, body)
+        )
+        completed = with_completed(
+            pending,
+            envelope,
+            version,
+            orjson.dumps(body).decode(),
+            list(entries.values()),
+            [],
+            self._clock(),
+        )
+        self._put_state(partition, envelope.event_id, completed)
+
+    def _record_outcome(
+        self, message: Message, body: AvroRecord, outcome: DeliveryOutcome
+    ) -> AvroRecord:
+        result = outcome.result
+        last = result.attempts[-1] if result.attempts else None
+        status = last.status_code if last else None
+        error_text = None if outcome.error is None else str(outcome.error)
+        delivered = outcome.delivered
+        self._metrics.deliveries.labels(
+            outcome.provider, "delivered" if delivered else "failed"
+        ).inc()
+        self._collector.send(
+            OutputRecord(
+                self._out.deliveries,
+                int(message.partition()),
+                body["event_id"],
+                {
+                    "event_id": body["event_id"],
+                    "version": body["version"],
+                    "subject_id": body["subject_id"],
+                    "kind": body["kind"],
+                    "provider": outcome.provider,
+                    "endpoint": outcome.endpoint,
+                    "outcome": "DELIVERED" if delivered else "FAILED",
+                    "status_code": status,
+                    "attempts": [a.as_record() for a in result.attempts],
+                    "response_body": result.response.body if result.response else None,
+                    "response_ref": outcome.response_ref,
+                    "error": error_text,
+                    "occurred_at": body["occurred_at"],
+                    "completed_at": outcome.completed_at,
+                },
+            )
+        )
+        if not delivered:
+            reason = delivery_failure_reason(outcome)
+            self.dead_letter(
+                message,
+                reason,
+                outcome.error or InputError("delivery failed"),
+                event_id=body["event_id"],
+                subject_id=body["subject_id"],
+                provider=outcome.provider,
+                attempts=len(result.attempts),
+            )
+        return delivery_entry(
+            outcome.provider,
+            "DELIVERED" if delivered else "FAILED",
+            attempts=len(result.attempts),
+            status_code=status,
+            response_ref=outcome.response_ref,
+            error=error_text,
+            completed_at=outcome.completed_at,
+        )
+
+    def _put_state(self, partition: int, event_id: str, state: AvroRecord) -> None:
+        self._store.put(partition, event_id, state)
+        self._collector.send(OutputRecord(self._out.event_state, partition, event_id, state))
+
+    def dead_letter(
+        self,
+        message: Message,
+        reason: str,
+        error: Exception,
+        *,
+        event_id: str | None = None,
+        subject_id: str | None = None,
+        provider: str | None = None,
+        attempts: int = 0,
+    ) -> None:
+        """Keep the original bytes, headers and coordinates with the reason."""
+        self._metrics.dlq.labels(reason).inc()
+        timestamp_type, timestamp_ms = message.timestamp()
+        key = message.key()
+        self._collector.send(
+            OutputRecord(
+                self._out.dlq,
+                int(message.partition()),
+                key,
+                {
+                    "reason": reason,
+                    "error_class": type(error).__name__,
+                    "message": str(error),
+                    "source_topic": message.topic(),
+                    "source_partition": message.partition(),
+                    "source_offset": message.offset(),
+                    "source_timestamp": (
+                        datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_type else None
+                    ),
+                    "original_key": key,
+                    "original_value": message.value(),
+                    "original_headers": [
+                        {"key": k, "value": v} for k, v in (message.headers() or [])
+                    ],
+                    "event_id": event_id,
+                    "subject_id": subject_id,
+                    "provider": provider,
+                    "attempts": attempts,
+                    "failed_at": self._clock(),
+                },
+            )
+        )
+
+
+def _operation(state: AvroRecord | None, decision: Decision) -> str:
+    return "CREATE" if decision.version == 1 else "UPDATE"
