@@ -85,6 +85,10 @@ class AvroDecoder:
                     f"schema id {schema_id} is {registered.schema_type}, not AVRO",
                     reason="unknown_schema",
                 )
+            if registered.schema_str is None:
+                raise DecodeError(
+                    f"schema id {schema_id} has no schema text", reason="unknown_schema"
+                )
             writer = fastavro.parse_schema(json.loads(registered.schema_str))
             self._writers[schema_id] = writer
         return writer
@@ -99,15 +103,16 @@ class AvroDecoder:
         body = io.BytesIO(data)
         body.seek(_HEADER.size)
         try:
-            record: dict[str, Any] = fastavro.schemaless_reader(body, writer, self._reader)
+            record = fastavro.schemaless_reader(body, writer, self._reader)
         except Exception as exc:  # fastavro raises assorted errors on corrupt bodies
             raise DecodeError(
-                f"Avro body does not decode with schema id {schema_id}: "
-                f"{type(exc).__name__}: {exc}"
+                f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}"
             ) from exc
         if body.tell() != len(data):
             raise DecodeError(
                 f"{len(data) - body.tell()} trailing bytes after the Avro body "
                 f"(schema id {schema_id})"
             )
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema id {schema_id} is not a record schema")
         return record

@@ -40,7 +40,9 @@ class WorkerMetrics:
             ["provider", "status_class"],
             registry=r,
         )
-        self.dlq = Counter("riskrelay_dlq_records", "Records sent to the DLQ", ["reason"], registry=r)
+        self.dlq = Counter(
+            "riskrelay_dlq_records", "Records sent to the DLQ", ["reason"], registry=r
+        )
         self.provider_latency = Histogram(
             "riskrelay_provider_request_seconds",
             "Provider HTTP attempt latency",

@@ -15,8 +15,9 @@ from riskrelay.codec import AvroDecoder
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
+from riskrelay.kafka.messages import header_list, position
 from riskrelay.metrics import WorkerMetrics
-from riskrelay.models import AvroRecord, CanonicalEvent, Family, SourcePosition
+from riskrelay.models import AvroRecord, CanonicalEvent, Family
 from riskrelay.normalize import normalize
 from riskrelay.settings import TopicSettings
 from riskrelay.state.snapshot import Decision, decide, delivery_entry, with_completed, with_pending
@@ -75,10 +76,9 @@ class EventProcessor:
         self._clock = clock
 
     async def process(self, message: Message) -> None:
-        topic, partition = str(message.topic()), int(message.partition())
-        source = SourcePosition(topic, partition, int(message.offset()))
-        self._metrics.consumed.labels(topic).inc()
-        family, decoder = self._inputs[topic]
+        source = position(message)
+        self._metrics.consumed.labels(source.topic).inc()
+        family, decoder = self._inputs[source.topic]
         try:
             record = decoder.decode(message.value())
             event = normalize(family, record, source, self._clock())
@@ -86,7 +86,7 @@ class EventProcessor:
             self.dead_letter(message, exc.reason, exc)
             return
         self._metrics.normalized.labels(family.value, event.envelope.kind).inc()
-        state = self._store.get(partition, event.envelope.event_id)
+        state = self._store.get(source.partition, event.envelope.event_id)
         decision = decide(state, event.envelope)
         if decision.rejected:
             message_text = (
@@ -159,7 +159,7 @@ class EventProcessor:
         self._collector.send(
             OutputRecord(
                 self._out.deliveries,
-                int(message.partition()),
+                body["source"]["partition"],
                 body["event_id"],
                 {
                     "event_id": body["event_id"],
@@ -217,28 +217,27 @@ class EventProcessor:
     ) -> None:
         """Keep the original bytes, headers and coordinates with the reason."""
         self._metrics.dlq.labels(reason).inc()
+        source = position(message)
         timestamp_type, timestamp_ms = message.timestamp()
         key = message.key()
         self._collector.send(
             OutputRecord(
                 self._out.dlq,
-                int(message.partition()),
+                source.partition,
                 key,
                 {
                     "reason": reason,
                     "error_class": type(error).__name__,
                     "message": str(error),
-                    "source_topic": message.topic(),
-                    "source_partition": message.partition(),
-                    "source_offset": message.offset(),
+                    "source_topic": source.topic,
+                    "source_partition": source.partition,
+                    "source_offset": source.offset,
                     "source_timestamp": (
                         datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_type else None
                     ),
                     "original_key": key,
                     "original_value": message.value(),
-                    "original_headers": [
-                        {"key": k, "value": v} for k, v in (message.headers() or [])
-                    ],
+                    "original_headers": [{"key": k, "value": v} for k, v in header_list(message)],
                     "event_id": event_id,
                     "subject_id": subject_id,
                     "provider": provider,

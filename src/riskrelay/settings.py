@@ -119,6 +119,19 @@ class ApiSettings(BaseSettings):
     retry_after_s: int = Field(default=1, ge=1)
 
 
+class DevSettings(BaseSettings):
+    """Ports of the local stack started by ``riskrelay dev``."""
+
+    model_config = _config("RISKRELAY_DEV_")
+
+    broker_port: int = 9092
+    sandbox_base_port: int = 8090
+    data_dir: str = ".riskrelay/dev"
+
+    def sandbox_port(self, provider: ProviderName) -> int:
+        return self.sandbox_base_port + PROVIDERS.index(provider)
+
+
 class Settings(BaseSettings):
     """The root: every component's settings, read from the environment at once."""
 
@@ -130,6 +143,7 @@ class Settings(BaseSettings):
     providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    dev: DevSettings = Field(default_factory=DevSettings)
     data_dir: str = Field(default=".riskrelay")
 
 

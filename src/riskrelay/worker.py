@@ -29,6 +29,7 @@ from riskrelay.deliver.retry import RetryPolicy
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.collector import RecordCollector
 from riskrelay.kafka.config import consumer_config, producer_config
+from riskrelay.kafka.messages import position
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import Family
@@ -40,7 +41,11 @@ from riskrelay.state.store import PartitionedStateStore
 log = logging.getLogger(__name__)
 
 ADAPTERS: tuple[ProviderAdapter, ...] = (Unit21Adapter(),)
-FAMILY_SCHEMAS = {Family.LIFECYCLE: "lifecycle", Family.PAYMENT: "payment", Family.EVALUATION: "evaluation"}
+FAMILY_SCHEMAS = {
+    Family.LIFECYCLE: "lifecycle",
+    Family.PAYMENT: "payment",
+    Family.EVALUATION: "evaluation",
+}
 
 
 def configured_providers(settings: Settings) -> list[Provider]:
@@ -76,15 +81,20 @@ def commit_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     """The next offset to read per partition after this batch."""
     last: dict[tuple[str, int], int] = {}
     for message in messages:
-        tp = (str(message.topic()), int(message.partition()))
-        last[tp] = max(last.get(tp, -1), int(message.offset()))
+        at = position(message)
+        tp = (at.topic, at.partition)
+        last[tp] = max(last.get(tp, -1), at.offset)
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 class Worker:
-    def __init__(self, settings: Settings, providers: list[Provider], metrics: WorkerMetrics) -> None:
+    def __init__(
+        self, settings: Settings, providers: list[Provider], metrics: WorkerMetrics
+    ) -> None:
         if not settings.kafka.bootstrap or not settings.registry.url:
-            raise ConfigError("the worker needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL")
+            raise ConfigError(
+                "the worker needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
+            )
         self._settings = settings
         self._bootstrap = settings.kafka.bootstrap
         self._metrics = metrics

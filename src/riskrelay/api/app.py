@@ -23,7 +23,9 @@ def create_app(view: StateView, retry_after_s: int = 1) -> FastAPI:
         "riskrelay_api_view_events", "Events in the API's state view", registry=registry
     ).set_function(lambda: len(view))
     Gauge(
-        "riskrelay_api_view_ready", "1 once the view caught up with the state topic", registry=registry
+        "riskrelay_api_view_ready",
+        "1 once the view caught up with the state topic",
+        registry=registry,
     ).set_function(lambda: 1 if view.ready.is_set() else 0)
 
     @asynccontextmanager

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import sys
 import warnings
-
-# confluent_kafka's registry client imports authlib's httpx integration, which warns on
-# every start; it is not ours to act on and would clutter every command's stderr.
-warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 from typing import Annotated
 
 import typer
 
 from riskrelay.errors import ConfigError, RiskRelayError
 from riskrelay.settings import load_settings
+
+# confluent_kafka's registry client imports authlib's httpx integration, which warns on
+# every start; it is not ours to act on and would clutter every command's stderr.
+warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 
 app = typer.Typer(
     name="riskrelay",
@@ -31,7 +31,9 @@ app = typer.Typer(
 @app.command()
 def registry(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="port (default RISKRELAY_SCHEMA_REGISTRY_PORT)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="port (default RISKRELAY_SCHEMA_REGISTRY_PORT)")
+    ] = None,
 ) -> None:
     """Serve the local Confluent-API schema registry, storing schemas in Kafka."""
     from riskrelay.registry.server import run_registry
@@ -48,7 +50,9 @@ def registry(
 
 @app.command()
 def sandbox(
-    providers: Annotated[list[str] | None, typer.Argument(help="providers to serve (default: all)")] = None,
+    providers: Annotated[
+        list[str] | None, typer.Argument(help="providers to serve (default: all)")
+    ] = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="port, when serving one provider")] = None,
 ) -> None:
@@ -56,6 +60,108 @@ def sandbox(
     from riskrelay.sandbox.server import run_sandboxes
 
     run_sandboxes(providers or [], host=host, port=port)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: consume, normalize, deliver to providers, emit, commit."""
+    from riskrelay.logging import configure_logging
+    from riskrelay.worker import run_worker
+
+    configure_logging()
+    run_worker(load_settings())
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (event reads with the 423/updated contract, health, metrics)."""
+    from riskrelay.api.server import run_api
+    from riskrelay.logging import configure_logging
+
+    configure_logging()
+    run_api(load_settings())
+
+
+@app.command()
+def dev(
+    demo: Annotated[bool, typer.Option("--demo", help="publish demo lifecycle events")] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="stop everything after this many seconds")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print the summary as one JSON line last")
+    ] = False,
+    demo_events: Annotated[int, typer.Option(help="how many demo events to publish")] = 300,
+) -> None:
+    """Run the whole local stack: broker, registry, sandboxes, worker and API."""
+    from riskrelay.dev.session import run_dev
+    from riskrelay.worker import ADAPTERS
+
+    providers = [adapter.name for adapter in ADAPTERS]
+    run_dev(load_settings(), providers, demo, duration, json_output, demo_events)  # type: ignore[arg-type]
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="port to listen on")] = 9092,
+    data_dir: Annotated[
+        str, typer.Option(help="where the broker keeps its data")
+    ] = ".riskrelay/broker",
+) -> None:
+    """Run the embedded Kafka-protocol broker in the foreground (RISKRELAY_KAFKA_EMBEDDED)."""
+    import signal
+    import threading
+    from pathlib import Path
+
+    from riskrelay.kafka.embedded import EmbeddedBroker
+
+    settings = load_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EmbeddedBroker(Path(data_dir), kind=settings.kafka.embedded, port=port) as embedded:
+        print(f"{settings.kafka.embedded} broker on {embedded.bootstrap} (Ctrl-C stops it)")
+        try:
+            while not stop.wait(0.5) and embedded.running:
+                pass
+        except KeyboardInterrupt:
+            pass
+
+
+topics_app = typer.Typer(help="Create and inspect riskrelay's topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic with its partitions and configs (existing ones are kept)."""
+    from riskrelay.kafka.topics import ensure_topics, topic_specs
+
+    settings = load_settings()
+    bootstrap = _require_bootstrap(settings.kafka.bootstrap)
+    specs = topic_specs(settings)
+    ensure_topics(bootstrap, specs, settings.kafka.replication_factor)
+    for spec in specs:
+        print(f"{spec.name}  partitions={spec.partitions}  {spec.config}")
+
+
+@app.command()
+def produce(
+    path: Annotated[str, typer.Argument(help="JSON-lines file of input events")],
+    family: Annotated[str, typer.Option(help="lifecycle, payment or evaluation")] = "lifecycle",
+) -> None:
+    """Validate and publish events from a JSON-lines file; bad lines are reported by number."""
+    from riskrelay.sdk.jsonl import publish_jsonl
+
+    settings = load_settings()
+    bootstrap = _require_bootstrap(settings.kafka.bootstrap)
+    if not settings.registry.url:
+        raise ConfigError("RISKRELAY_SCHEMA_REGISTRY_URL is not set")
+    published, bad = publish_jsonl(path, family, bootstrap, settings.registry.url, settings.topics)
+    for line_number, reason in bad:
+        print(f"line {line_number}: {reason}", file=sys.stderr)
+    print(f"published {published} events, rejected {len(bad)} lines")
+    if bad:
+        raise typer.Exit(1)
 
 
 def _require_bootstrap(bootstrap: str | None) -> str:

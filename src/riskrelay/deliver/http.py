@@ -6,7 +6,6 @@ flight while aiohttp sustained ~15k/s, and the worker lives on concurrent reques
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 from datetime import UTC, datetime
@@ -110,7 +109,7 @@ class ProviderHttp:
                     body=(await raw.text())[:MAX_BODY_CHARS],
                     headers=dict(raw.headers),
                 )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             duration = (time.perf_counter() - start) * 1000
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             error = TransientDeliveryError(f"network error: {text}")

@@ -76,7 +76,7 @@ async def call_with_retry(
         reraise=True,
     )
     try:
-        response = await retrying(once)
+        response: ProviderResponse = await retrying(once)
     except DeliveryError as error:
         return CallResult(attempts, None, error)
     return CallResult(attempts, response, None)

@@ -105,23 +105,24 @@ def demo_events(count: int, seed: int = 7) -> Iterator[AvroRecord]:
     subjects = [f"user-{i:05d}" for i in range(max(1, count // 5))]
     now = datetime.now(UTC).replace(microsecond=0)
     signed_up: set[str] = set()
+    uncovered = list(LIFECYCLE_KINDS)
     last_profile_change: AvroRecord | None = None
     for i in range(count):
         subject = subjects[i % len(subjects)]
         when = now - timedelta(seconds=count - i)
-        if subject not in signed_up:
-            signed_up.add(subject)
-            kind = "SIGN_UP"
-        elif i < len(subjects) + len(LIFECYCLE_KINDS):
-            kind = LIFECYCLE_KINDS[i % len(LIFECYCLE_KINDS)]
-        else:
-            kind = rng.choice(_COMMON)
         if i % 25 == 24 and last_profile_change is not None:
             update = {**last_profile_change, "operation": "UPDATE", "occurred_at": when}
             update["changed_fields"] = ["address", "phone"]
             last_profile_change = None
             yield update
             continue
+        if subject not in signed_up:
+            signed_up.add(subject)
+            kind = "SIGN_UP"
+        elif uncovered:
+            kind = uncovered.pop()
+        else:
+            kind = rng.choice(_COMMON)
         event = lifecycle_event(rng, subject, kind, when)
         if kind == "PROFILE_CHANGE":
             last_profile_change = event

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from riskrelay.errors import BrokerError
 from riskrelay.settings import Settings
@@ -43,8 +43,12 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: in
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     new = [
-        NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor,
-                 config=s.config)
+        NewTopic(
+            s.name,
+            num_partitions=s.partitions,
+            replication_factor=replication_factor,
+            config=s.config,
+        )
         for s in specs
         if s.name not in existing
     ]

@@ -15,7 +15,9 @@ from riskrelay.normalize.common import (
 )
 
 
-def normalize_lifecycle(record: AvroRecord, source: SourcePosition, now: datetime) -> CanonicalEvent:
+def normalize_lifecycle(
+    record: AvroRecord, source: SourcePosition, now: datetime
+) -> CanonicalEvent:
     envelope = envelope_of(record, Family.LIFECYCLE, source)
     event_type = record["event_type"]
     if event_type == "BUYER_CHALLENGE" and record.get("challenge") is None:

@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 
 from riskrelay.codec import AvroDecoder
 from riskrelay.errors import InputError
+from riskrelay.kafka.messages import position
 from riskrelay.models import AvroRecord
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class StateTopicReader:
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
-                return int(message.partition())
+                return position(message).partition
             log.warning("state topic read error: %s", error)
             return None
         key = message.key()
@@ -70,7 +71,7 @@ class StateTopicReader:
             self.decode_failures += 1
             log.error("undecodable state record at %s: %s", message.offset(), exc)
             return None
-        self._apply(int(message.partition()), key.decode(), state)
+        self._apply(position(message).partition, key.decode(), state)
         self.records_applied += 1
         return None
 
