@@ -75,21 +75,29 @@ _DESCRIPTIONS = {
 }
 
 
-def _check_pair(reader: Any, writer: Any, reader_role: str, writer_role: str) -> list[str]:
-    """One reader/writer check; each message names the kind, the path and the field."""
+def _check_pair(reader: Any, writer: Any, reader_role: str, writer_role: str) -> str | None:
+    """One reader/writer check: ``None`` if compatible, else what breaks and where.
+
+    Avro merges several findings into unordered sets of messages and paths, so only a
+    single finding gets a sentence; several are listed together.
+    """
     checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
     result = checker.get_compatibility(reader, writer)
     if result.compatibility is SchemaCompatibilityType.compatible:
-        return []
+        return None
     detail = ", ".join(repr(m) for m in sorted(result.messages))
-    paths = ", ".join(sorted(result.locations))
-    kinds = sorted({kind.value for kind in result.incompatibilities})
-    messages = []
-    for kind in kinds:
-        template = _DESCRIPTIONS.get(kind, "{detail}")
-        text = template.format(detail=detail, reader=reader_role, writer=writer_role)
-        messages.append(f"{kind.upper()} at '{paths}': {text}")
-    return messages
+    paths = ", ".join(repr(p) for p in sorted(result.locations))
+    kinds = [kind.value for kind in result.incompatibilities]
+    if len(kinds) == 1:
+        text = _DESCRIPTIONS.get(kinds[0], "{detail}").format(
+            detail=detail, reader=reader_role, writer=writer_role
+        )
+        return f"{kinds[0].upper()} at {paths}: {text}"
+    names = ", ".join(k.upper() for k in sorted(set(kinds)))
+    return (
+        f"{len(kinds)} incompatibilities ({names}) reading {writer_role} data with the "
+        f"{reader_role} schema, at {paths}: {detail}"
+    )
 
 
 def check_compatibility(
@@ -109,10 +117,9 @@ def check_compatibility(
     targets = previous if (level.transitive or all_given) else previous[-1:]
     messages: list[str] = []
     for old in targets:
-        found: list[str] = []
-        if level.checks_backward:
-            found += _check_pair(new_schema, old.schema, "new", "old")
-        if level.checks_forward:
-            found += _check_pair(old.schema, new_schema, "old", "new")
-        messages += [f"version {old.version} ({level.value}): {m}" for m in found]
+        found = [
+            _check_pair(new_schema, old.schema, "new", "old") if level.checks_backward else None,
+            _check_pair(old.schema, new_schema, "old", "new") if level.checks_forward else None,
+        ]
+        messages += [f"version {old.version} ({level.value}): {m}" for m in found if m]
     return messages

@@ -84,3 +84,46 @@ def subject_config_not_found(subject: str) -> RegistryApiError:
         SUBJECT_CONFIG_NOT_FOUND,
         f"Subject '{subject}' does not have subject-level compatibility configured",
     )
+
+
+def incompatible_schema(subject: str, messages: list[str]) -> RegistryApiError:
+    return RegistryApiError(
+        409,
+        INCOMPATIBLE_SCHEMA,
+        "Schema being registered is incompatible with an earlier schema for subject "
+        f'"{subject}", details: [{"; ".join(messages)}]',
+    )
+
+
+def subject_soft_deleted(subject: str) -> RegistryApiError:
+    return RegistryApiError(
+        404,
+        SUBJECT_SOFT_DELETED,
+        f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently",
+    )
+
+
+def subject_not_soft_deleted(subject: str) -> RegistryApiError:
+    return RegistryApiError(
+        404,
+        SUBJECT_NOT_SOFT_DELETED,
+        f"Subject '{subject}' was not deleted first before being permanently deleted",
+    )
+
+
+def version_soft_deleted(subject: str, version: int) -> RegistryApiError:
+    return RegistryApiError(
+        404,
+        VERSION_SOFT_DELETED,
+        f"Subject '{subject}' Version {version} was soft deleted. Set permanent=true to "
+        "delete permanently",
+    )
+
+
+def version_not_soft_deleted(subject: str, version: int) -> RegistryApiError:
+    return RegistryApiError(
+        404,
+        VERSION_NOT_SOFT_DELETED,
+        f"Subject '{subject}' Version {version} was not deleted first before being "
+        "permanently deleted",
+    )

@@ -22,20 +22,19 @@ from riskrelay.registry.compatibility import (
     parse_level,
 )
 from riskrelay.registry.errors import (
-    INCOMPATIBLE_SCHEMA,
-    SUBJECT_NOT_SOFT_DELETED,
-    SUBJECT_SOFT_DELETED,
-    VERSION_NOT_SOFT_DELETED,
-    VERSION_SOFT_DELETED,
-    RegistryApiError,
     StoreError,
+    incompatible_schema,
     invalid_compatibility_level,
     invalid_schema,
     invalid_version,
     schema_not_found,
     subject_config_not_found,
     subject_not_found,
+    subject_not_soft_deleted,
+    subject_soft_deleted,
     version_not_found,
+    version_not_soft_deleted,
+    version_soft_deleted,
 )
 from riskrelay.registry.records import LogRecord, SchemaRecord
 from riskrelay.registry.schemas import ParsedSchema, parse_schema
@@ -107,12 +106,7 @@ class SchemaRegistry:
                 return existing.id
             messages = check_compatibility(self.level(subject), parsed.avro, self._previous(live))
             if messages:
-                raise RegistryApiError(
-                    409,
-                    INCOMPATIBLE_SCHEMA,
-                    "Schema being registered is incompatible with an earlier schema for "
-                    f'subject "{subject}", details: [{"; ".join(messages)}]',
-                )
+                raise incompatible_schema(subject, messages)
             schema_id = self.state.id_for(parsed)
             if schema_id is None:
                 schema_id = self.state.max_id + 1
@@ -179,12 +173,16 @@ class SchemaRegistry:
     # -- compatibility and config -------------------------------------------------------
 
     def check(self, subject: str, version_text: str | None, body: Any) -> list[str]:
-        """Incompatibility messages against one version, or those the level selects."""
+        """Incompatibility messages against one version, or those the level selects.
+
+        ``latest`` of a subject without versions is compatible (nothing to break), as in
+        Confluent; a numbered version must exist.
+        """
         parsed = self.parse_request(body)
         level = self.level(subject)
-        if version_text is None:
-            previous = self._previous(self.state.versions(subject))
-            return check_compatibility(level, parsed.avro, previous)
+        live = self.state.versions(subject)
+        if version_text is None or (not live and parse_version(version_text) is None):
+            return check_compatibility(level, parsed.avro, self._previous(live))
         target = self.version(subject, version_text)
         return check_compatibility(level, parsed.avro, self._previous([target]), all_given=True)
 
@@ -234,12 +232,7 @@ class SchemaRegistry:
             live = [r for r in every if not r.deleted]
             if permanent:
                 if live:
-                    raise RegistryApiError(
-                        404,
-                        SUBJECT_NOT_SOFT_DELETED,
-                        f"Subject '{subject}' was not deleted first before being "
-                        "permanently deleted",
-                    )
+                    raise subject_not_soft_deleted(subject)
                 batch = [
                     self._hwm(),
                     *((records.schema_key(subject, r.version), None) for r in every),
@@ -249,12 +242,7 @@ class SchemaRegistry:
                 await self._commit(batch)
                 return [r.version for r in every]
             if not live:
-                raise RegistryApiError(
-                    404,
-                    SUBJECT_SOFT_DELETED,
-                    f"Subject '{subject}' was soft deleted. Set permanent=true to delete "
-                    "permanently",
-                )
+                raise subject_soft_deleted(subject)
             await self._commit(
                 [records.encode_schema(dataclasses.replace(r, deleted=True)) for r in live]
             )
@@ -270,23 +258,13 @@ class SchemaRegistry:
             record = candidates[-1] if version is None else self.state.version(subject, version)
             if record is None:
                 raise version_not_found(subject, version_text)
-            if permanent and not record.deleted:
-                raise RegistryApiError(
-                    404,
-                    VERSION_NOT_SOFT_DELETED,
-                    f"Subject '{subject}' Version {record.version} was not deleted first "
-                    "before being permanently deleted",
-                )
-            if not permanent and record.deleted:
-                raise RegistryApiError(
-                    404,
-                    VERSION_SOFT_DELETED,
-                    f"Subject '{subject}' Version {record.version} was soft deleted. Set "
-                    "permanent=true to delete permanently",
-                )
             if permanent:
+                if not record.deleted:
+                    raise version_not_soft_deleted(subject, record.version)
                 batch = [self._hwm(), (records.schema_key(subject, record.version), None)]
             else:
+                if record.deleted:
+                    raise version_soft_deleted(subject, record.version)
                 batch = [records.encode_schema(dataclasses.replace(record, deleted=True))]
             await self._commit(batch)
             return record.version

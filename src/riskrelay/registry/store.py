@@ -53,12 +53,26 @@ class KafkaSchemaLog:
 
     def open(self) -> list[LogRecord]:
         self._ensure_topic()
+        # acks=all: acknowledged means on every in-sync replica. No idempotence: a retried
+        # duplicate is harmless (last write per key wins) and skipping the producer-id
+        # handshake saves ~0.5 s on the first write; one request in flight keeps order.
         self._producer = Producer(
             producer_config(
                 self.bootstrap,
-                **{"linger.ms": 0, "message.timeout.ms": int(self.timeout_s * 1000)},
+                **{
+                    "acks": "all",
+                    "linger.ms": 0,
+                    "enable.idempotence": False,
+                    "max.in.flight.requests.per.connection": 1,
+                    "message.timeout.ms": int(self.timeout_s * 1000),
+                },
             )
         )
+        try:
+            # Fetch the topic's metadata now: otherwise the first write waits ~1s for it.
+            self._producer.list_topics(self.topic, timeout=self.timeout_s)
+        except KafkaException as exc:
+            raise StoreError(f"cannot reach schemas topic {self.topic!r}: {exc}") from exc
         return self.replay()
 
     def _ensure_topic(self) -> None:
