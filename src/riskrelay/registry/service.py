@@ -22,7 +22,6 @@ from riskrelay.registry.compatibility import (
     parse_level,
 )
 from riskrelay.registry.errors import (
-    StoreError,
     incompatible_schema,
     invalid_compatibility_level,
     invalid_schema,
@@ -76,8 +75,9 @@ class SchemaRegistry:
         """Durable first, visible second. Callers hold the write lock."""
         try:
             await asyncio.to_thread(self._log.write, batch)
-        except StoreError:
-            # Some of the batch may have landed: reread the log before the next write.
+        except BaseException:
+            # Failed or cancelled, some of the batch may have landed (the thread runs on):
+            # reread the log before the next write.
             self._stale = True
             raise
         for key, value in batch:
