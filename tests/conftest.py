@@ -1,7 +1,5 @@
-import warnings
+from riskrelay._warnings import silence_registry_client_warning
 
-# confluent_kafka's registry client imports authlib's deprecated httpx integration at
-# import time, before pytest's own warning filters apply.
-warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+silence_registry_client_warning()
 
-pytest_plugins = ["tests.fixtures.kafka"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.pipeline"]

@@ -28,3 +28,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The registry client logs every HTTP request at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -87,20 +87,24 @@ def commit_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
+def require_connections(settings: Settings) -> tuple[str, str]:
+    if not settings.kafka.bootstrap or not settings.registry.url:
+        raise ConfigError(
+            "the worker needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
+        )
+    return settings.kafka.bootstrap, settings.registry.url
+
+
 class Worker:
     def __init__(
         self, settings: Settings, providers: list[Provider], metrics: WorkerMetrics
     ) -> None:
-        if not settings.kafka.bootstrap or not settings.registry.url:
-            raise ConfigError(
-                "the worker needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
-            )
+        self._bootstrap, registry_url = require_connections(settings)
         self._settings = settings
-        self._bootstrap = settings.kafka.bootstrap
         self._metrics = metrics
         topics = settings.topics
         self._outputs = OutputTopics.from_settings(topics)
-        registry = registry_client(settings.registry.url)
+        registry = registry_client(registry_url)
         self._inputs = {
             topics.name(getattr(topics, family.value.lower())): (
                 family,
@@ -197,7 +201,7 @@ class Worker:
             self._consumer.close()
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, providers: list[Provider]) -> None:
     metrics = WorkerMetrics()
     server, thread = start_http_server(
         settings.worker.metrics_port, addr="127.0.0.1", registry=metrics.registry
@@ -207,9 +211,6 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        providers = configured_providers(settings)
-        if not providers:
-            log.warning("no provider configured: events are normalized but delivered nowhere")
         worker = await asyncio.to_thread(Worker, settings, providers, metrics)
         log.info("worker started (group %s)", settings.worker.group_id)
         await worker.run(stop)
@@ -219,11 +220,16 @@ async def _serve(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; leaves the group cleanly."""
+    """Run until SIGINT/SIGTERM; leaves the group cleanly. Configuration is checked
+    first, so a mistake is one line, not a half-started worker."""
+    require_connections(settings)
+    providers = configured_providers(settings)
+    if not providers:
+        log.warning("no provider configured: events are normalized but delivered nowhere")
     try:
         import uvloop
     except ImportError:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, providers))
     else:
         with contextlib.suppress(KeyboardInterrupt):
-            uvloop.run(_serve(settings))
+            uvloop.run(_serve(settings, providers))

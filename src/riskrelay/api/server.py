@@ -7,6 +7,7 @@ import uvicorn
 from riskrelay.api.app import create_app
 from riskrelay.codec import AvroDecoder, registry_client
 from riskrelay.errors import ConfigError
+from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.settings import Settings
 from riskrelay.state.view import StateView
 
@@ -16,6 +17,9 @@ def run_api(settings: Settings) -> None:
         raise ConfigError(
             "the API needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
         )
+    ensure_topics(
+        settings.kafka.bootstrap, topic_specs(settings), settings.kafka.replication_factor
+    )
     topic = settings.topics.name(settings.topics.event_state)
     view = StateView(
         settings.kafka.bootstrap,

@@ -7,17 +7,15 @@ readable line and exit non-zero; tracebacks are for bugs only.
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Annotated
 
 import typer
 
+from riskrelay._warnings import silence_registry_client_warning
 from riskrelay.errors import ConfigError, RiskRelayError
 from riskrelay.settings import load_settings
 
-# confluent_kafka's registry client imports authlib's httpx integration, which warns on
-# every start; it is not ours to act on and would clutter every command's stderr.
-warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+silence_registry_client_warning()
 
 app = typer.Typer(
     name="riskrelay",

@@ -37,7 +37,7 @@ def print_urls(console: Console, urls: StackUrls) -> None:
     for provider, url in urls.providers.items():
         where = "sandbox" if provider in urls.sandboxed else "external"
         console.print(f"  {provider:<11} {url} ({where})")
-    console.print(f"  api         {urls.api}   (GET {urls.api}/v1/events/<event_id>)")
+    console.print(f"  api         {urls.api}/v1/events/<event_id>")
     console.print(f"  metrics     {urls.metrics}")
 
 

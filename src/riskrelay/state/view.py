@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from riskrelay.codec import AvroDecoder
+from riskrelay.errors import BrokerError
 from riskrelay.models import AvroRecord
 from riskrelay.state.reader import StateTopicReader, state_consumer
 
@@ -40,8 +41,11 @@ class StateView:
 
     def _run(self) -> None:
         consumer = state_consumer(self._bootstrap)
-        metadata = consumer.list_topics(self._topic, timeout=10)
-        partitions = sorted(metadata.topics[self._topic].partitions)
+        metadata = consumer.list_topics(self._topic, timeout=10).topics[self._topic]
+        if metadata.error is not None or not metadata.partitions:
+            consumer.close()
+            raise BrokerError(f"state topic {self._topic} does not exist: {metadata.error}")
+        partitions = sorted(metadata.partitions)
         self._reader = StateTopicReader(consumer, self._topic, self._decoder, self._apply)
         try:
             self._reader.assign(partitions)

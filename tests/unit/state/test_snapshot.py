@@ -35,7 +35,7 @@ def envelope(
 def completed(version: int = 1, offset: int = 10) -> dict[str, object]:
     env = envelope(offset=offset)
     deliveries = [delivery_entry("unit21", "DELIVERED", 1, 200, "evt-1", None, NOW)]
-    return with_completed(None, env, version, '{"v": %d}' % version, deliveries, [], NOW)
+    return with_completed(None, env, version, f'{{"v": {version}}}', deliveries, [], NOW)
 
 
 def test_first_create_is_version_one() -> None:

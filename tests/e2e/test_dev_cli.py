@@ -1,0 +1,108 @@
+"""``riskrelay dev`` as a user runs it: a subprocess, its output, its exit code, its ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from riskrelay.kafka.embedded import free_port
+
+
+def port_is_free(port: int) -> bool:
+    """Free for a new listener (SO_REUSEADDR, as servers bind: TIME_WAIT is not taken)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_block(size: int) -> int:
+    """A base port with ``size`` consecutive free ports (the sandboxes' block)."""
+    for _ in range(50):
+        base = free_port()
+        if base + size < 65535 and all(port_is_free(base + i) for i in range(size)):
+            return base
+    raise AssertionError("no block of free ports")
+
+
+def dev_env(tmp_path: Path) -> tuple[dict[str, str], list[int]]:
+    ports = {
+        "RISKRELAY_DEV_BROKER_PORT": free_port(),
+        "RISKRELAY_SCHEMA_REGISTRY_PORT": free_port(),
+        "RISKRELAY_API_PORT": free_port(),
+        "RISKRELAY_WORKER_METRICS_PORT": free_port(),
+        "RISKRELAY_DEV_SANDBOX_BASE_PORT": free_block(4),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKRELAY_")}
+    if "RISKRELAY_KAFKA_BOOTSTRAP" in os.environ:
+        env["RISKRELAY_KAFKA_BOOTSTRAP"] = os.environ["RISKRELAY_KAFKA_BOOTSTRAP"]
+    env.update({k: str(v) for k, v in ports.items()})
+    env["RISKRELAY_DEV_DATA_DIR"] = str(tmp_path / "dev")
+    env["RISKRELAY_TOPIC_PREFIX"] = f"e2e{uuid.uuid4().hex[:6]}."
+    return env, list(ports.values())
+
+
+def test_dev_demo_runs_the_stack_and_prints_the_summary(tmp_path: Path) -> None:
+    env, ports = dev_env(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "riskrelay", "dev", "--demo", "--duration", "20", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # 300 demo events (every lifecycle kind, some updates) and 2 malformed records.
+    assert summary == {"consumed": 302, "normalized": 300, "delivered": {"unit21": 300}, "dlq": 2}
+    assert "api         http://127.0.0.1:" in result.stderr  # URLs go to stderr with --json
+    assert "Traceback" not in result.stderr
+    taken = [p for p in ports if not port_is_free(p)]
+    assert not taken, f"ports still taken after dev stopped: {taken}"
+    logs = tmp_path / "dev" / "logs"
+    assert {p.name for p in logs.iterdir()} >= {"worker.log", "api.log", "registry.log"}
+
+
+def test_a_taken_port_is_one_readable_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    env, _ = dev_env(tmp_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        env["RISKRELAY_API_PORT"] = str(holder.getsockname()[1])
+        result = subprocess.run(
+            [sys.executable, "-m", "riskrelay", "dev", "--duration", "5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "set RISKRELAY_API_PORT to a free port" in lines[0]
+
+
+def test_worker_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKRELAY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "riskrelay", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "riskrelay: the worker needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
+    ]
