@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import os
 import signal
 import threading
 import time
@@ -249,7 +250,7 @@ async def start_sandbox(
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        reason = exc.strerror or str(exc)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"{provider} sandbox cannot listen on {host}:{port}: {reason}") from exc
     bound = runner.addresses[0][1] if port == 0 else port
     return SandboxHandle(provider, runner, host, int(bound))

@@ -355,11 +355,11 @@ class Unit21Sandbox:
         self.delay_s = config.processing_delay_s
         limit = DEFAULT_RATE_LIMIT if config.rate_limit_per_s is None else config.rate_limit_per_s
         self.limit = WindowLimit(limit) if limit else None
-        self.events: dict[str, StoredEvent] = {}
-        self._ids = itertools.count(1)
+        self.reset()
 
     def reset(self) -> None:
-        self.events.clear()
+        self.events: dict[str, StoredEvent] = {}
+        self._ids = itertools.count(1)
 
     @web.middleware
     async def limit_and_auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
