@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -249,6 +248,13 @@ class FaultInjector:
         ms = latency if isinstance(latency, float | int) else latency.draw_ms(self._rng)
         return ms / 1000.0
 
+    async def apply(self) -> Fault | None:
+        """Sleep the configured latency, then decide (call only where ``applies_to``)."""
+        delay = self.latency_s()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return self.decide()
+
     def decide(self, now: float | None = None) -> Fault | None:
         """The fault for one request, or ``None`` to let it through."""
         config = self._config
@@ -280,52 +286,28 @@ class FaultInjector:
         body["outage_active"] = bool(outage and outage.until and outage.until > time.time())
         return body
 
+    def routes(self) -> list[web.RouteDef]:
+        """``GET|PUT|DELETE /_sandbox/faults``: show, replace or clear the fault config."""
 
-FAULTS_KEY = web.AppKey("riskrelay.sandbox.faults", FaultInjector)
+        async def get_faults(request: web.Request) -> web.Response:
+            return web.json_response(self.describe())
 
+        async def put_faults(request: web.Request) -> web.Response:
+            try:
+                config = FaultConfig.model_validate_json(await request.read())
+            except ValidationError as exc:
+                details = exc.errors(include_url=False, include_context=False, include_input=False)
+                body = {"error": "invalid fault config", "details": details}
+                return web.json_response(body, status=400)
+            self.configure(config)
+            return web.json_response(self.describe())
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+        async def delete_faults(request: web.Request) -> web.Response:
+            self.clear()
+            return web.json_response(self.describe())
 
-
-async def _get_faults(request: web.Request) -> web.Response:
-    return _json(request.app[FAULTS_KEY].describe())
-
-
-async def _put_faults(request: web.Request) -> web.Response:
-    try:
-        config = FaultConfig.model_validate_json(await request.read())
-    except ValidationError as exc:
-        errors = [
-            {"loc": ".".join(str(part) for part in error["loc"]), "msg": error["msg"]}
-            for error in exc.errors(include_url=False)
+        return [
+            web.get("/_sandbox/faults", get_faults),
+            web.put("/_sandbox/faults", put_faults),
+            web.delete("/_sandbox/faults", delete_faults),
         ]
-        return _json({"error": "invalid fault config", "details": errors}, status=400)
-    injector = request.app[FAULTS_KEY]
-    injector.configure(config)
-    return _json(injector.describe())
-
-
-async def _delete_faults(request: web.Request) -> web.Response:
-    request.app[FAULTS_KEY].clear()
-    return _json(request.app[FAULTS_KEY].describe())
-
-
-def fault_routes() -> list[web.RouteDef]:
-    """The ``/_sandbox/faults`` control routes (the app must hold ``FAULTS_KEY``)."""
-    return [
-        web.get("/_sandbox/faults", _get_faults),
-        web.put("/_sandbox/faults", _put_faults),
-        web.delete("/_sandbox/faults", _delete_faults),
-    ]
-
-
-async def apply_faults(injector: FaultInjector, path: str) -> Fault | None:
-    """Sleep the configured latency, then decide; the hot path when faults are off is one
-    attribute check."""
-    if not injector.applies_to(path):
-        return None
-    delay = injector.latency_s()
-    if delay > 0:
-        await asyncio.sleep(delay)
-    return injector.decide()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 import orjson
@@ -161,46 +161,36 @@ class Recorder:
             "by_status": dict(sorted(by_status.items())),
         }
 
+    def routes(self) -> list[web.RouteDef]:
+        """``GET|DELETE /_sandbox/requests`` (``?since=SEQ&limit=N``), ``GET /_sandbox/stats``.
 
-RECORDER_KEY = web.AppKey("riskrelay.sandbox.recorder", Recorder)
+        The control API is off the hot path, so it uses aiohttp's stdlib-json responses.
+        """
 
+        async def get_requests(request: web.Request) -> web.Response:
+            try:
+                since = _count(request.query.get("since", "0"), "since")
+                limit = request.query.get("limit")
+                found = self.requests(since, None if limit is None else _count(limit, "limit"))
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response(found)
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+        async def delete_requests(request: web.Request) -> web.Response:
+            self.clear()
+            return web.json_response({"cleared": True})
 
+        async def get_stats(request: web.Request) -> web.Response:
+            return web.json_response(self.stats())
 
-def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    value = int(raw)  # ValueError → 400 in the handler
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0")
-    return value
-
-
-async def _get_requests(request: web.Request) -> web.Response:
-    try:
-        since = _int_param(request, "since", 0) or 0
-        limit = _int_param(request, "limit", None)
-    except ValueError as exc:
-        return _json({"error": f"bad query parameter: {exc}"}, status=400)
-    return _json(request.app[RECORDER_KEY].requests(since, limit))
-
-
-async def _delete_requests(request: web.Request) -> web.Response:
-    request.app[RECORDER_KEY].clear()
-    return _json({"cleared": True})
+        return [
+            web.get("/_sandbox/requests", get_requests),
+            web.delete("/_sandbox/requests", delete_requests),
+            web.get("/_sandbox/stats", get_stats),
+        ]
 
 
-async def _get_stats(request: web.Request) -> web.Response:
-    return _json(request.app[RECORDER_KEY].stats())
-
-
-def recorder_routes() -> Iterable[web.RouteDef]:
-    """The ``/_sandbox/requests`` and ``/_sandbox/stats`` control routes."""
-    return [
-        web.get("/_sandbox/requests", _get_requests),
-        web.delete("/_sandbox/requests", _delete_requests),
-        web.get("/_sandbox/stats", _get_stats),
-    ]
+def _count(raw: str, name: str) -> int:
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a non-negative integer, got {raw!r}")
+    return int(raw)

@@ -32,17 +32,11 @@ import orjson
 import pydantic
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from riskrelay.errors import ConfigError
-from riskrelay.sandbox.faults import (
-    FAULTS_KEY,
-    FaultConfig,
-    FaultInjector,
-    apply_faults,
-    fault_routes,
-)
-from riskrelay.sandbox.recorder import CREDENTIAL_HEADERS, RECORDER_KEY, Recorder, recorder_routes
+from riskrelay.sandbox.faults import FaultConfig, FaultInjector
+from riskrelay.sandbox.recorder import CREDENTIAL_HEADERS, Recorder
 from riskrelay.settings import PROVIDERS, ProviderName, load_settings
 
 T = TypeVar("T")
@@ -73,10 +67,19 @@ class SandboxConfig:
 
 @dataclass(slots=True)
 class SandboxState:
-    """What the control API needs beyond recorder and faults."""
+    """Everything a sandbox app shares with the control API and its handle."""
 
     provider: str
-    resets: list[Callable[[], None]] = field(default_factory=list)
+    recorder: Recorder
+    faults: FaultInjector
+    on_reset: Callable[[], None] | None = None
+
+    def reset(self) -> None:
+        """Forget recordings, faults and provider state (stored events, keys...)."""
+        self.recorder.clear()
+        self.faults.clear()
+        if self.on_reset is not None:
+            self.on_reset()
 
 
 STATE_KEY = web.AppKey("riskrelay.sandbox.state", SandboxState)
@@ -107,7 +110,7 @@ def _sandbox_middleware(
         received_at = time.time()
         response: web.StreamResponse
         try:
-            fault = await apply_faults(injector, path)
+            fault = await injector.apply() if injector.applies_to(path) else None
             if fault is None:
                 response = await handler(request)
             else:
@@ -144,16 +147,8 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _reset(request: web.Request) -> web.Response:
-    reset(request.app)
+    request.app[STATE_KEY].reset()
     return json_response({"reset": True})
-
-
-def reset(app: web.Application) -> None:
-    """Forget recordings, faults and provider state (stored events, idempotency keys...)."""
-    app[RECORDER_KEY].clear()
-    app[FAULTS_KEY].clear()
-    for hook in app[STATE_KEY].resets:
-        hook()
 
 
 def build_sandbox_app(
@@ -179,14 +174,9 @@ def build_sandbox_app(
         middlewares=[_sandbox_middleware(recorder, injector, error_body), *middlewares],
         client_max_size=client_max_size,
     )
-    app[RECORDER_KEY] = recorder
-    app[FAULTS_KEY] = injector
-    app[STATE_KEY] = SandboxState(provider, [on_reset] if on_reset else [])
-    app.add_routes(recorder_routes())
-    app.add_routes(fault_routes())
-    app.add_routes(
-        [web.get("/_sandbox/health", _health), web.post("/_sandbox/reset", _reset), *routes]
-    )
+    app[STATE_KEY] = SandboxState(provider, recorder, injector, on_reset)
+    app.add_routes([*recorder.routes(), *injector.routes(), *routes])
+    app.add_routes([web.get("/_sandbox/health", _health), web.post("/_sandbox/reset", _reset)])
     return app
 
 
@@ -219,21 +209,12 @@ class SandboxHandle:
         self.port = port
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{port}"
-
-    @property
-    def app(self) -> web.Application:
-        return self.runner.app
-
-    @property
-    def recorder(self) -> Recorder:
-        return self.app[RECORDER_KEY]
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.app[FAULTS_KEY]
+        self.state = runner.app[STATE_KEY]
+        self.recorder = self.state.recorder
+        self.faults = self.state.faults
 
     def reset(self) -> None:
-        reset(self.app)
+        self.state.reset()
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -335,9 +316,6 @@ class SandboxThread:
     def stats(self) -> dict[str, Any]:
         return self.call(lambda h: h.recorder.stats())
 
-    def clear_requests(self) -> None:
-        self.call(lambda h: h.recorder.clear())
-
     def set_faults(self, faults: FaultConfig | Mapping[str, Any]) -> dict[str, Any]:
         config = faults if isinstance(faults, FaultConfig) else FaultConfig.model_validate(faults)
 
@@ -388,6 +366,8 @@ def _configs_from_env(providers: Iterable[str]) -> dict[str, SandboxConfig]:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"bad sandbox settings: {where}: {first['msg']}") from exc
+    except SettingsError as exc:  # e.g. RISKRELAY_SANDBOX_FAULTS is not JSON
+        raise ConfigError(f"bad sandbox settings: {exc}") from exc
     configs = {}
     for name in providers:
         key = settings.providers.get(cast(ProviderName, name)).api_key

@@ -12,6 +12,8 @@ import time
 import httpx
 import pytest
 
+from .events import action_event
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -32,16 +34,18 @@ def _riskrelay(*args: str, env: dict[str, str] | None = None) -> subprocess.Pope
 
 def test_sandbox_serves_until_sigterm_and_frees_its_port() -> None:
     port = _free_port()
-    process = _riskrelay(
-        "sandbox", "unit21", "--port", str(port), env={"RISKRELAY_UNIT21_API_KEY": "env-key-1234"}
-    )
+    env = {"RISKRELAY_UNIT21_API_KEY": "env-key-1234", "RISKRELAY_SANDBOX_PROCESSING_DELAY_S": "0"}
+    process = _riskrelay("sandbox", "unit21", "--port", str(port), env=env)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.strip() == f"unit21 sandbox: http://127.0.0.1:{port}"
-        url = f"http://127.0.0.1:{port}/v1/events/unknown"
-        assert httpx.get(url, headers={"u21-key": "env-key-1234"}).status_code == 404
-        assert httpx.get(url, headers={"u21-key": "sandbox-unit21-key"}).status_code == 403
+        base = f"http://127.0.0.1:{port}/v1/events"
+        key = {"u21-key": "env-key-1234"}
+        assert httpx.post(f"{base}/create", json=action_event(), headers=key).status_code == 200
+        assert httpx.get(f"{base}/evt-action-1", headers=key).status_code == 200  # no delay
+        other_key = {"u21-key": "sandbox-unit21-key"}
+        assert httpx.get(f"{base}/evt-action-1", headers=other_key).status_code == 403
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
@@ -85,3 +89,21 @@ def test_port_in_use_is_one_readable_line() -> None:
     )
     assert stderr.strip().splitlines() == [expected]
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"RISKRELAY_SANDBOX_FAULTS": '{"error_ratio": {"503": 5}}'},
+            "bad sandbox settings: faults",
+        ),
+        ({"RISKRELAY_SANDBOX_FAULTS": "{nope"}, "bad sandbox settings: "),
+    ],
+)
+def test_bad_sandbox_settings_are_one_readable_line(env: dict[str, str], message: str) -> None:
+    process = _riskrelay("sandbox", "unit21", "--port", str(_free_port()), env=env)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"riskrelay: {message}"), stderr
