@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import orjson
 from confluent_kafka import Message
 
-from riskrelay.codec import AvroDecoder
+from riskrelay.decode.avro import AvroDecoder
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector

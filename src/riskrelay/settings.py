@@ -108,6 +108,7 @@ class WorkerSettings(BaseSettings):
     instance_id: str | None = None
     batch_size: int = Field(default=500, ge=1)
     poll_timeout_s: float = Field(default=0.2, gt=0)
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
 
 

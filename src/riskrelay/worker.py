@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
-from riskrelay.codec import AvroDecoder, AvroEncoder, registry_client
+from riskrelay.decode.avro import AvroDecoder, AvroEncoder, registry_client
 from riskrelay.deliver.dispatcher import Dispatcher, Provider
 from riskrelay.deliver.http import ProviderHttp
 from riskrelay.deliver.providers.base import ProviderAdapter
@@ -204,7 +204,7 @@ class Worker:
 async def _serve(settings: Settings, providers: list[Provider]) -> None:
     metrics = WorkerMetrics()
     server, thread = start_http_server(
-        settings.worker.metrics_port, addr="127.0.0.1", registry=metrics.registry
+        settings.worker.metrics_port, addr=settings.worker.metrics_host, registry=metrics.registry
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -106,3 +106,35 @@ def test_worker_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "riskrelay: the worker needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
     ]
+
+
+def test_a_provider_base_url_sends_its_traffic_there_instead_of_a_sandbox(
+    tmp_path: Path,
+) -> None:
+    from riskrelay.sandbox.server import SandboxConfig, SandboxThread
+
+    env, _ = dev_env(tmp_path)
+    config = SandboxConfig(api_key="external-key", processing_delay_s=0, rate_limit_per_s=0)
+    with SandboxThread("unit21", config=config) as external:
+        env["RISKRELAY_UNIT21_BASE_URL"] = external.base_url
+        env["RISKRELAY_UNIT21_API_KEY"] = "external-key"
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "riskrelay", "dev", "--demo", "--demo-events", "50"),
+                *("--duration", "15", "--json"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        received = [r for r in external.requests() if r["path"].startswith("/v1/events")]
+        external_url = external.base_url
+    assert f"unit21      {external_url} (external)" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["delivered"] == {"unit21": 50}
+    assert len(received) == 50
+    assert {r["status"] for r in received} == {200}
+    assert not (tmp_path / "dev" / "logs" / "sandbox-unit21.log").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from riskrelay.api.app import create_app
-from riskrelay.codec import AvroDecoder, registry_client
+from riskrelay.decode.avro import AvroDecoder, registry_client
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.settings import Settings

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from riskrelay.codec import AvroEncoder
+from riskrelay.decode.avro import AvroEncoder
 from riskrelay.errors import BrokerError
 from riskrelay.models import AvroRecord
 

@@ -7,7 +7,7 @@ from types import TracebackType
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from riskrelay.codec import AvroEncoder, registry_client
+from riskrelay.decode.avro import AvroEncoder, registry_client
 from riskrelay.errors import BrokerError, ValidationError
 from riskrelay.kafka.config import producer_config
 from riskrelay.models import AvroRecord, Family

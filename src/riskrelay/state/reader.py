@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from riskrelay.codec import AvroDecoder
+from riskrelay.decode.avro import AvroDecoder
 from riskrelay.errors import InputError
 from riskrelay.kafka.messages import position
 from riskrelay.models import AvroRecord

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from riskrelay.codec import AvroDecoder
+from riskrelay.decode.avro import AvroDecoder
 from riskrelay.errors import BrokerError
 from riskrelay.models import AvroRecord
 from riskrelay.state.reader import StateTopicReader, state_consumer

@@ -1,0 +1,1 @@
+"""Stage 1: bytes in the Confluent wire format to records (and back, for outputs)."""
