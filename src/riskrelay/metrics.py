@@ -64,3 +64,40 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # Per-provider delivery policy (riskrelay.deliver.lane binds these once per provider).
+        self.provider_retries = Counter(
+            "riskrelay_provider_retries",
+            "Provider attempts retried after a transient failure",
+            ["provider"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "riskrelay_provider_breaker_state",
+            "Provider circuit breaker state: 0 closed, 1 half-open, 2 open",
+            ["provider"],
+            registry=r,
+        )
+        self.breaker_transitions = Counter(
+            "riskrelay_provider_breaker_transitions",
+            "Provider circuit breaker transitions, by the state entered",
+            ["provider", "state"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "riskrelay_provider_auth_failures",
+            "Provider answers 401/403: our credentials were refused",
+            ["provider"],
+            registry=r,
+        )
+        self.credentials_invalid = Gauge(
+            "riskrelay_provider_credentials_invalid",
+            "1 while the provider refuses our credentials (deliveries wait, alert on it)",
+            ["provider"],
+            registry=r,
+        )
+        self.breaker_waiting = Gauge(
+            "riskrelay_provider_breaker_waiting",
+            "Deliveries waiting for the provider's breaker to let them through",
+            ["provider"],
+            registry=r,
+        )

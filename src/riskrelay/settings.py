@@ -64,12 +64,30 @@ class RegistrySettings(BaseSettings):
 
 
 class ProviderSettings(BaseSettings):
-    """One provider's endpoint and credentials."""
+    """One provider's endpoint, credentials and delivery policy
+    (``riskrelay.deliver.policy.ProviderPolicy`` is built from these).
+
+    ``rate_limit_per_s`` defaults to unlimited; the providers' documented limits are
+    Unit21 200/s, Stripe 100/s (live mode) and Coinflow about 100/min (``1.67``).
+    """
 
     base_url: str | None = None
     api_key: SecretStr | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     enabled: bool = True
+    max_concurrency: int = Field(default=64, ge=1)
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_initial_delay_s: float = Field(default=0.2, gt=0)
+    retry_max_delay_s: float = Field(default=10.0, gt=0)
+    retry_max_elapsed_s: float = Field(default=120.0, gt=0)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_error_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_window_s: float = Field(default=10.0, gt=0)
+    breaker_min_requests: int = Field(default=20, ge=1)
+    breaker_open_s: float = Field(default=5.0, gt=0)
+    breaker_half_open_probes: int = Field(default=1, ge=1)
+    credentials_probe_interval_s: float = Field(default=10.0, gt=0)
 
 
 class CoinflowSettings(ProviderSettings):

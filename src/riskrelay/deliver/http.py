@@ -60,7 +60,11 @@ def classify(response: ProviderResponse) -> DeliveryError | None:
 
 
 class ProviderHttp:
-    """A provider's connection pool, base URL, auth headers and timeout."""
+    """A provider's connection pool, base URL, auth headers and timeout.
+
+    Auth headers go with each request, not into the session's defaults, so
+    ``set_auth_headers`` can swap a rotated key without dropping the pool.
+    """
 
     def __init__(
         self,
@@ -70,7 +74,7 @@ class ProviderHttp:
         max_connections: int = 256,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._auth_headers = auth_headers
+        self._auth_headers = dict(auth_headers)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -80,10 +84,13 @@ class ProviderHttp:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=self._timeout,
-                headers=self._auth_headers,
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
             )
         return self._session
+
+    def set_auth_headers(self, auth_headers: dict[str, str]) -> None:
+        """Use these credentials from the next request on (in-flight ones keep theirs)."""
+        self._auth_headers = dict(auth_headers)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -94,6 +101,8 @@ class ProviderHttp:
         """Send once. Raises the classified ``DeliveryError`` (with the attempt attached)
         on any failure; returns the response on 2xx."""
         session = self._ensure_session()
+        auth = self._auth_headers
+        headers = {**auth, **request.headers} if request.headers else auth
         started_at = datetime.now(UTC)
         start = time.perf_counter()
         try:
@@ -102,7 +111,7 @@ class ProviderHttp:
                 self.base_url + request.path,
                 json=request.json,
                 data=request.form,
-                headers=request.headers or None,
+                headers=headers,
             ) as raw:
                 response = ProviderResponse(
                     status=raw.status,

@@ -1,0 +1,191 @@
+"""A provider's lane: everything between its events and its HTTP API.
+
+Each provider has its own lane — concurrency slots, rate limiter, breaker, retry loop —
+so one provider down or slow only ever parks its own events (fan-out isolation).
+
+One attempt goes: wait for the breaker (no slot held) → take a slot → ask the breaker for
+a permit (it may have opened meanwhile: give the slot back and wait again) → take a rate
+token → send. Back-off sleeps happen with no slot held, so a retrying event holds nothing
+the provider's other events need. Events parked on refused credentials (401/403) or on an
+open breaker just wait; only real failed attempts count against their retry budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from riskrelay.deliver.breaker import BreakerState, CircuitBreaker, Outcome
+from riskrelay.deliver.policy import ProviderPolicy
+from riskrelay.deliver.ratelimit import RateLimiter
+from riskrelay.deliver.request import Attempt, ProviderRequest, ProviderResponse
+from riskrelay.deliver.retry import AttemptLog, CallResult, RetryBudget
+from riskrelay.errors import CredentialsError, DeliveryError, TransientDeliveryError
+from riskrelay.metrics import WorkerMetrics
+
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "network")
+
+
+class AttemptSender(Protocol):
+    """What the lane needs of the HTTP layer (``ProviderHttp``; fakes in unit tests)."""
+
+    async def attempt(self, request: ProviderRequest) -> tuple[ProviderResponse, Attempt]: ...
+
+    async def close(self) -> None: ...
+
+
+class LaneMetrics:
+    """One provider's metric children, bound once: a bound child costs ~0.25 µs per
+    update where ``.labels()`` costs ~1 µs, on every attempt."""
+
+    def __init__(self, provider: str, metrics: WorkerMetrics) -> None:
+        self.requests = {c: metrics.requests.labels(provider, c) for c in STATUS_CLASSES}
+        self.latency = metrics.provider_latency.labels(provider)
+        self.end_to_end = metrics.end_to_end.labels(provider)
+        self.retries = metrics.provider_retries.labels(provider)
+        self.breaker_state = metrics.breaker_state.labels(provider)
+        self.transitions = {
+            s: metrics.breaker_transitions.labels(provider, s.name.lower()) for s in BreakerState
+        }
+        self.auth_failures = metrics.auth_failures.labels(provider)
+        self.credentials_invalid = metrics.credentials_invalid.labels(provider)
+        self.waiting = metrics.breaker_waiting.labels(provider)
+
+    def observe(self, attempt: Attempt | None) -> None:
+        if attempt is None:
+            return
+        status = attempt.status_code
+        key = f"{status // 100}xx" if status else "network"
+        counter = self.requests.get(key)
+        if counter is not None:
+            counter.inc()
+        self.latency.observe(attempt.duration_ms / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """One attempt's result, and whether it was a half-open probe."""
+
+    response: ProviderResponse | None
+    error: DeliveryError | None
+    attempt: Attempt | None
+    probe: bool
+
+
+def _outcome(error: DeliveryError) -> Outcome:
+    if isinstance(error, CredentialsError):
+        return Outcome.CREDENTIALS
+    if isinstance(error, TransientDeliveryError):
+        return Outcome.FAILURE
+    return Outcome.REJECTED
+
+
+class ProviderLane:
+    """Delivery policy around one provider's ``AttemptSender``.
+
+    ``sleep``, ``rng`` and ``clock`` are injectable for tests; everything runs on the
+    caller's event loop (asyncio primitives bind to it on first use, so a lane may be
+    built before the loop starts).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        http: AttemptSender,
+        policy: ProviderPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.http = http
+        self.policy = policy
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(policy.max_concurrency)
+        self._limiter = RateLimiter(policy.rate_limit_per_s)
+        self.breaker = CircuitBreaker(
+            policy.breaker,
+            clock=clock,
+            on_transition=self._on_transition,
+            on_credentials=self._on_credentials,
+        )
+        self.metrics = LaneMetrics(name, WorkerMetrics())  # private until bound
+
+    def bind_metrics(self, metrics: WorkerMetrics) -> None:
+        """Report into ``metrics`` (the ``Dispatcher`` binds its registry at construction)."""
+        self.metrics = LaneMetrics(self.name, metrics)
+        self.metrics.breaker_state.set(self.breaker.state)
+        self.metrics.credentials_invalid.set(int(self.breaker.credentials_invalid))
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def call(self, request: ProviderRequest) -> CallResult:
+        """Deliver ``request``: the response, or the error once retrying is over
+        (permanent 4xx at once; transient failures when the budget is spent)."""
+        log = AttemptLog()
+        budget = RetryBudget(self.policy.retry)
+        while True:
+            sent = await self._send(request)
+            log.add(sent.attempt)
+            error = sent.error
+            if error is None:
+                return log.result(sent.response, None)
+            if isinstance(error, CredentialsError):
+                continue  # the breaker is open for credentials: wait for a probe to pass
+            if not isinstance(error, TransientDeliveryError):
+                return log.result(None, error)
+            self.metrics.retries.inc()
+            if sent.probe:
+                continue  # the breaker re-opened; a probe is its request, not the event's
+            if sent.attempt is not None:
+                budget.charge(sent.attempt.duration_ms / 1000)
+            delay = budget.next_delay(error.retry_after_s, self._rng)
+            if delay is None:
+                return log.result(None, error)
+            budget.charge(delay)
+            await self._sleep(delay)
+
+    async def _send(self, request: ProviderRequest) -> _Sent:
+        """One attempt, once the breaker, a slot and the rate limiter allow it."""
+        breaker = self.breaker
+        while True:
+            if breaker.state is not BreakerState.CLOSED:
+                self.metrics.waiting.inc()
+                try:
+                    await breaker.wait_admissible()
+                finally:
+                    self.metrics.waiting.dec()
+            async with self._slots:
+                permit = breaker.try_acquire()
+                if permit is None:
+                    continue  # opened while we queued for the slot
+                try:
+                    await self._limiter.acquire()
+                    response, attempt = await self.http.attempt(request)
+                except DeliveryError as error:
+                    outcome = _outcome(error)
+                    if outcome is Outcome.CREDENTIALS:
+                        self.metrics.auth_failures.inc()
+                    breaker.record(permit, outcome)
+                    self.metrics.observe(error.attempt)
+                    return _Sent(None, error, error.attempt, permit.probe)
+                except BaseException:
+                    breaker.release(permit)  # cancelled or a bug: the probe slot is free again
+                    raise
+                breaker.record(permit, Outcome.SUCCESS)
+                self.metrics.observe(attempt)
+                return _Sent(response, None, attempt, permit.probe)
+
+    def _on_transition(self, old: BreakerState, new: BreakerState) -> None:
+        self.metrics.breaker_state.set(new)
+        self.metrics.transitions[new].inc()
+
+    def _on_credentials(self, invalid: bool) -> None:
+        self.metrics.credentials_invalid.set(int(invalid))
