@@ -162,6 +162,80 @@ def produce(
         raise typer.Exit(1)
 
 
+bench_app = typer.Typer(help="Benchmarks of riskrelay's processes.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("worker")
+def bench_worker(
+    partitions: Annotated[int, typer.Option(help="partitions of every topic")] = 6,
+    subjects: Annotated[int, typer.Option(help="distinct subjects (user ids)")] = 10_000,
+    events: Annotated[int, typer.Option(help="events of the main throughput run")] = 30_000,
+    baseline_events: Annotated[
+        int, typer.Option(help="events of the baseline run (0: ~10 s at partitions/latency)")
+    ] = 0,
+    latency_ms: Annotated[float, typer.Option(help="provider (sandbox) latency")] = 50.0,
+    backlog: Annotated[
+        int, typer.Option(help="events preloaded for the memory figure (0: skip that phase)")
+    ] = 20_000,
+    broker: Annotated[
+        str | None, typer.Option(help="embedded broker: noida or tansu (RISKRELAY_KAFKA_EMBEDDED)")
+    ] = None,
+    backlog_broker: Annotated[
+        str,
+        typer.Option(
+            help="backlog phase broker: auto (tansu above 100k events on noida), same, noida, tansu"
+        ),
+    ] = "auto",
+    max_in_flight: Annotated[int, typer.Option(help="RISKRELAY_WORKER_MAX_IN_FLIGHT")] = 5_000,
+    concurrency: Annotated[
+        int, typer.Option(help="RISKRELAY_UNIT21_MAX_CONCURRENCY of the worker")
+    ] = 512,
+    pace: Annotated[
+        float, typer.Option(help="latency runs publish at this share of measured throughput")
+    ] = 0.6,
+    paced_seconds: Annotated[float, typer.Option(help="length of each latency run")] = 5.0,
+    rss_seconds: Annotated[
+        float, typer.Option(help="memory sampling window on the backlog")
+    ] = 20.0,
+    stall_timeout: Annotated[
+        float, typer.Option(help="fail after this long without progress")
+    ] = 60.0,
+    broker_port: Annotated[int, typer.Option(help="embedded broker port (0: any free)")] = 0,
+    registry_port: Annotated[int, typer.Option(help="registry port (0: any free)")] = 0,
+    sandbox_port: Annotated[int, typer.Option(help="Unit21 sandbox port (0: any free)")] = 0,
+    metrics_port: Annotated[int, typer.Option(help="worker metrics port (0: any free)")] = 0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print the result as one JSON line last")
+    ] = False,
+) -> None:
+    """Measure one worker process: events/s, produce-to-ack latency and peak memory, next
+    to a one-event-at-a-time-per-partition baseline, against the Unit21 sandbox."""
+    from riskrelay.bench import BenchOptions, run_bench
+
+    options = BenchOptions(
+        partitions=partitions,
+        subjects=subjects,
+        events=events,
+        baseline_events=baseline_events,
+        latency_ms=latency_ms,
+        backlog=backlog,
+        broker=broker or load_settings().kafka.embedded,  # type: ignore[arg-type]
+        backlog_broker=backlog_broker,  # type: ignore[arg-type]
+        max_in_flight=max_in_flight,
+        concurrency=concurrency,
+        pace=pace,
+        paced_s=paced_seconds,
+        rss_window_s=rss_seconds,
+        stall_timeout_s=stall_timeout,
+        broker_port=broker_port,
+        registry_port=registry_port,
+        sandbox_port=sandbox_port,
+        metrics_port=metrics_port,
+    )
+    run_bench(options, json_output)
+
+
 def _require_bootstrap(bootstrap: str | None) -> str:
     if not bootstrap:
         raise ConfigError(

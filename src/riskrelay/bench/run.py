@@ -1,0 +1,65 @@
+"""``riskrelay bench worker``: start the stack, run the phases, print the result, and
+stop everything whatever happens (an error, Ctrl-C or SIGTERM all end in ``finally``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from riskrelay.bench.options import BenchOptions
+from riskrelay.bench.phases import BacklogResult, Phases
+from riskrelay.bench.report import result_json, result_table
+from riskrelay.bench.stack import BenchStack
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops a bench the way Ctrl-C does: through every ``finally``."""
+    raise KeyboardInterrupt
+
+
+def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
+    """Run every phase; the JSON object is the last line of stdout with ``as_json``."""
+    err = Console(stderr=True)
+    out = err if as_json else Console()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    stack = BenchStack(options)
+    try:
+        stack.start()
+        broker = "external" if stack.external else options.broker
+        err.print(
+            f"[bold]riskrelay bench worker[/bold]: {options.partitions} partitions, "
+            f"{options.subjects:,} subjects, provider latency {options.latency_ms:g} ms, "
+            f"broker {broker} ({stack.bootstrap})"
+        )
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as progress:
+            phases = Phases(stack, progress)
+            main = phases.throughput_and_latency("main", "subject", options.events)
+            baseline = phases.throughput_and_latency("baseline", "partition", options.baseline_size)
+            backlog: BacklogResult | None = phases.backlog() if options.backlog else None
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+    result = result_json(options, broker, main, baseline, backlog)
+    out.print(result_table(result))
+    if as_json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        sys.stdout.flush()
+    return result
