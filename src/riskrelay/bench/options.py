@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from riskrelay.errors import ConfigError
@@ -47,6 +48,7 @@ class BenchOptions:
     sandbox_port: int = 0
     metrics_port: int = 0
     seed: int = 7
+    profile: Path | None = None  # py-spy profile of the main run's worker, written here
 
     def __post_init__(self) -> None:
         positive = {
@@ -86,6 +88,13 @@ class BenchOptions:
             raise ConfigError(
                 f"--backlog-broker must be auto, same, noida or tansu, got {self.backlog_broker!r}"
             )
+
+        if self.profile is not None:
+            from riskrelay.bench.profile import py_spy
+
+            py_spy()  # fail now, not after minutes of preloading
+            if not self.profile.parent.is_dir():
+                raise ConfigError(f"--profile: no directory {self.profile.parent}")
 
     @property
     def expected_baseline_rate(self) -> float:

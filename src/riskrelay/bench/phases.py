@@ -13,6 +13,7 @@ group and worker process, so no phase inherits another's offsets, state or memor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.progress import Progress, TaskID
@@ -29,6 +30,7 @@ from riskrelay.bench.measure import (
 )
 from riskrelay.bench.options import BenchOptions
 from riskrelay.bench.probe import CpuMeter, ProcessProbe
+from riskrelay.bench.profile import Profiler
 from riskrelay.bench.stack import BenchStack
 from riskrelay.errors import RiskRelayError
 from riskrelay.models import Family
@@ -47,11 +49,13 @@ class PhaseResult:
     rate: Rate
     rejected: int = 0
     paced_rate: float = 0.0
+    paced_drain_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     cores: dict[str, float] = field(default_factory=dict)
     commits: int = 0
     commit_mean_ms: float = 0.0
+    profile: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def p50_ms(self) -> float:
@@ -119,10 +123,11 @@ class Phases:
         tag: str,
         count: int,
         what: str,
-        meter: CpuMeter | None = None,
+        on_first: Callable[[], None] | None = None,
     ) -> None:
-        """Until ``count`` events of ``tag`` are accepted; a stall is an error. ``meter``
-        starts at the first delivery seen, so start-up does not dilute the figure."""
+        """Until ``count`` events of ``tag`` are accepted; a stall is an error.
+        ``on_first`` runs at the first delivery seen (measurements that start-up would
+        dilute start there)."""
         task = self._task(what, count)
         prefix = f"bench-{tag}-"
         last_seen, last_change = -1, time.monotonic()
@@ -131,8 +136,9 @@ class Phases:
             self._check(probe)
             seen = self.sandbox.last_seq() - since
             self.progress.update(task, completed=min(seen, count))
-            if seen and meter is not None and not meter.started:
-                meter.start()
+            if seen and on_first is not None:
+                on_first()
+                on_first = None
             if seen != last_seen:
                 last_seen, last_change = seen, time.monotonic()
             if seen >= count:
@@ -165,10 +171,20 @@ class Phases:
         since = self.sandbox.last_seq()
         probe = self.stack.start_worker(bootstrap, topics, label, ordering)
         meter = self._cpu_meter(probe)
+        profiler: list[Profiler] = []
+
+        def first_delivery() -> None:
+            meter.start()
+            if self.options.profile and label == "main":
+                profiler.append(
+                    Profiler(probe.pid, self.options.profile, self.stack.log_dir / "py-spy.log")
+                )
+
         what = f"{label}: deliver {count:,} ({ordering} order)"
-        self._await(probe, since, label, count, what, meter)
+        self._await(probe, since, label, count, what, first_delivery)
         result = PhaseResult(label, ordering, delivery_rate(()))
         result.cores = meter.cores()
+        result.profile = profiler[0].stop() if profiler else []
         got = deliveries(self.sandbox.requests(since), f"bench-{label}-")
         result.rate = delivery_rate(got.received_at.values())
         result.rejected = got.rejected
@@ -190,6 +206,11 @@ class Phases:
         self._await(probe, since, tag, len(sent), f"{label}: deliver the paced events")
         received = deliveries(self.sandbox.requests(since), f"bench-{tag}-").received_at
         result.latencies = latencies_ms(sent, received, self.options.latency_ms)
+        if sent and received:
+            # Near the provider latency when the worker kept up with the pace; seconds
+            # when it fell behind (then the percentiles measure queueing too).
+            last_ack = max(received.values()) + self.options.latency_ms / 1000
+            result.paced_drain_s = last_ack - max(sent.values())
         probe.sample()
         result.peak_rss_mb = probe.peak_rss_mb
         result.commits, result.commit_mean_ms = self._commits()

@@ -55,6 +55,8 @@ def result_json(
         "latency_method": LATENCY_METHOD,
         "paced_events_per_s": _round(main.paced_rate),
         "baseline_paced_events_per_s": _round(baseline.paced_rate),
+        "paced_drain_s": _round(main.paced_drain_s, 2),
+        "baseline_paced_drain_s": _round(baseline.paced_drain_s, 2),
         "latency_samples": len(main.latencies),
         "baseline_latency_samples": len(baseline.latencies),
         "main_peak_rss_mb": _round(main.peak_rss_mb),
@@ -72,6 +74,8 @@ def result_json(
         "cpus": os.cpu_count(),
         "backlog": options.backlog,
     }
+    if main.profile:
+        result["profile_top"] = [{"where": name, "percent": share} for name, share in main.profile]
     if backlog is None:
         result["rss_source"] = "main throughput phase (no backlog phase: --backlog 0)"
     else:
@@ -120,6 +124,11 @@ def result_table(result: dict[str, Any]) -> Table:
         f"{result['baseline_paced_events_per_s']:,.0f}/s",
     )
     table.add_row(
+        "  last ack after last publish",
+        f"{result['paced_drain_s']:,.2f} s",
+        f"{result['baseline_paced_drain_s']:,.2f} s",
+    )
+    table.add_row(
         "peak RSS (throughput run)",
         f"{result['main_peak_rss_mb']:,.1f} MB",
         f"{result['baseline_peak_rss_mb']:,.1f} MB",
@@ -149,4 +158,17 @@ def result_table(result: dict[str, Any]) -> Table:
             else ""
         )
     )
+    return table
+
+
+def profile_table(result: dict[str, Any]) -> Table | None:
+    """Where the main run's worker spent its main-thread samples (``--profile``)."""
+    rows = result.get("profile_top")
+    if not rows:
+        return None
+    table = Table(title="worker main thread, main run (py-spy samples)")
+    table.add_column("innermost riskrelay function → library")
+    table.add_column("share", justify="right")
+    for row in rows:
+        table.add_row(row["where"], f"{row['percent']:.1f} %")
     return table

@@ -20,7 +20,7 @@ from rich.progress import (
 
 from riskrelay.bench.options import BenchOptions
 from riskrelay.bench.phases import BacklogResult, Phases
-from riskrelay.bench.report import result_json, result_table
+from riskrelay.bench.report import profile_table, result_json, result_table
 from riskrelay.bench.stack import BenchStack
 
 
@@ -59,6 +59,9 @@ def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, previous)
     result = result_json(options, broker, main, baseline, backlog)
     out.print(result_table(result))
+    profile = profile_table(result)
+    if profile is not None:
+        out.print(profile)
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         sys.stdout.flush()

@@ -205,12 +205,17 @@ def bench_worker(
     registry_port: Annotated[int, typer.Option(help="registry port (0: any free)")] = 0,
     sandbox_port: Annotated[int, typer.Option(help="Unit21 sandbox port (0: any free)")] = 0,
     metrics_port: Annotated[int, typer.Option(help="worker metrics port (0: any free)")] = 0,
+    profile: Annotated[
+        str | None, typer.Option(help="write a py-spy profile of the main run's worker here")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="print the result as one JSON line last")
     ] = False,
 ) -> None:
     """Measure one worker process: events/s, produce-to-ack latency and peak memory, next
     to a one-event-at-a-time-per-partition baseline, against the Unit21 sandbox."""
+    from pathlib import Path
+
     from riskrelay.bench import BenchOptions, run_bench
 
     options = BenchOptions(
@@ -232,6 +237,7 @@ def bench_worker(
         registry_port=registry_port,
         sandbox_port=sandbox_port,
         metrics_port=metrics_port,
+        profile=Path(profile).resolve() if profile else None,
     )
     run_bench(options, json_output)
 
