@@ -58,6 +58,34 @@ class WorkerMetrics:
             registry=r,
         )
         self.in_flight = Gauge("riskrelay_events_in_flight", "Events being processed", registry=r)
+        self.skipped = Counter(
+            "riskrelay_events_skipped",
+            "Input records seen again after a restart whose version was already complete",
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "riskrelay_commit_seconds",
+            "Checkpoint latency: outputs and offsets in one transaction",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.transaction_aborts = Counter(
+            "riskrelay_transaction_aborts", "Transactions that failed and were aborted", registry=r
+        )
+        self.offset_commit_deferrals = Counter(
+            "riskrelay_offset_commit_deferrals",
+            "Checkpoints whose offsets could not be added (outputs committed alone)",
+            registry=r,
+        )
+        self.paused_partitions = Gauge(
+            "riskrelay_paused_partitions", "Partitions paused for backpressure", registry=r
+        )
+        self.assigned_partitions = Gauge(
+            "riskrelay_assigned_partitions", "Input partitions this worker owns", registry=r
+        )
+        self.rebalances = Counter(
+            "riskrelay_rebalances", "Partition assignments and revocations", ["kind"], registry=r
+        )
         self.state_restore = Histogram(
             "riskrelay_state_restore_seconds",
             "Time to restore assigned partitions' state",

@@ -20,7 +20,14 @@ from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, CanonicalEvent, Family
 from riskrelay.normalize import normalize
 from riskrelay.settings import TopicSettings
-from riskrelay.state.snapshot import Decision, decide, delivery_entry, with_completed, with_pending
+from riskrelay.state.snapshot import (
+    Decision,
+    Verdict,
+    decide,
+    delivery_entry,
+    with_completed,
+    with_pending,
+)
 from riskrelay.state.store import PartitionedStateStore
 
 Clock = Callable[[], datetime]
@@ -101,6 +108,12 @@ class EventProcessor:
                 event_id=event.envelope.event_id,
                 subject_id=event.envelope.subject_id,
             )
+            return
+        if decision.verdict is Verdict.SEEN or (
+            decision.verdict is Verdict.RESUME and state is not None and state["pending"] is None
+        ):
+            # Applied and committed before a restart: nothing to deliver or emit again.
+            self._metrics.skipped.inc()
             return
         await self._process_version(message, event, state, decision)
 

@@ -125,7 +125,14 @@ class WorkerSettings(BaseSettings):
     group_id: str = "riskrelay-worker"
     instance_id: str | None = None
     batch_size: int = Field(default=500, ge=1)
-    poll_timeout_s: float = Field(default=0.2, gt=0)
+    poll_timeout_s: float = Field(default=0.1, gt=0)
+    max_in_flight: int = Field(default=5_000, ge=1)
+    commit_interval_s: float = Field(default=0.2, gt=0)
+    shutdown_timeout_s: float = Field(default=20.0, ge=0)
+    revoke_timeout_s: float = Field(default=10.0, ge=0)
+    revoke_commit_timeout_s: float = Field(default=3.0, gt=0)
+    ordering: Literal["subject", "partition"] = "subject"
+    transactional_id: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
 

@@ -1,10 +1,15 @@
-"""The worker: consume input partitions, run each record through the pipeline, emit,
-commit.
+"""The worker: a consumer-group member that runs every input record through the
+pipeline, with per-subject order, bounded memory and transactional outputs.
 
-Ordering is per subject: within a batch, records of one subject (the Kafka key) run
-strictly in order while different subjects run concurrently. Offsets are committed only
-after every output of the batch is acknowledged (at-least-once; a record seen again after
-a crash is recognised by the state snapshot and only its unfinished deliveries rerun).
+- Records of one subject run strictly in order; different subjects run concurrently
+  (``processing.scheduler``). A bounded number of records is in flight; at the bound the
+  assigned partitions are paused and polling goes on, so the group membership survives any
+  provider slowness.
+- Every ``commit_interval_s`` the checkpoint commits the buffered outputs and, per
+  partition, the offset below which every record is finished, in one transaction.
+- On assignment the partitions' event state is restored from the state topic before any
+  of their records is processed. On revocation or shutdown, in-flight records get a bounded
+  time to finish, the rest is abandoned (not committed), and what is done is committed.
 """
 
 from __future__ import annotations
@@ -13,19 +18,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+import uuid
+from collections.abc import Coroutine, Hashable
+from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
+from riskrelay.checkpoint import Checkpoint
 from riskrelay.decode.avro import AvroDecoder, AvroEncoder, registry_client
-from riskrelay.deliver.dispatcher import Dispatcher, Provider
-from riskrelay.deliver.http import ProviderHttp
+from riskrelay.deliver.dispatcher import Dispatcher, Provider, build_provider
 from riskrelay.deliver.providers.base import ProviderAdapter
 from riskrelay.deliver.providers.unit21 import Unit21Adapter
-from riskrelay.deliver.retry import RetryPolicy
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.collector import RecordCollector
 from riskrelay.kafka.config import consumer_config, producer_config
@@ -34,6 +40,8 @@ from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import Family
 from riskrelay.pipeline import EventProcessor, OutputTopics
+from riskrelay.processing.offsets import OffsetTracker
+from riskrelay.processing.scheduler import SubjectScheduler
 from riskrelay.settings import Settings
 from riskrelay.state.reader import StateTopicReader, state_consumer
 from riskrelay.state.store import PartitionedStateStore
@@ -46,45 +54,27 @@ FAMILY_SCHEMAS = {
     Family.PAYMENT: "payment",
     Family.EVALUATION: "evaluation",
 }
+TopicPartitionKey = tuple[str, int]
 
 
 def configured_providers(settings: Settings) -> list[Provider]:
-    """Providers with a base URL and enabled, bound to their HTTP client."""
-    providers = []
-    for adapter in ADAPTERS:
-        conf = settings.providers.get(adapter.name)  # type: ignore[arg-type]
-        if not conf.enabled or not conf.base_url:
-            continue
-        if conf.api_key is None:
-            raise ConfigError(f"RISKRELAY_{adapter.name.upper()}_API_KEY is not set")
-        http = ProviderHttp(
-            conf.base_url, adapter.auth_headers(conf.api_key.get_secret_value()), conf.timeout_s
-        )
-        providers.append(Provider(adapter, http, RetryPolicy()))
-    return providers
+    """Providers with a base URL and enabled, each with its own delivery lane."""
+    return [
+        build_provider(adapter, conf)
+        for adapter in ADAPTERS
+        if (conf := settings.providers.get(adapter.name)).enabled  # type: ignore[arg-type]
+        and conf.base_url
+    ]
 
 
-def group_by_subject(messages: Sequence[Message]) -> list[list[Message]]:
-    """Records of one subject keep their order; a record without key is its own group."""
-    groups: dict[bytes, list[Message]] = defaultdict(list)
-    alone: list[list[Message]] = []
-    for message in messages:
-        key = message.key()
-        if key is None:
-            alone.append([message])
-        else:
-            groups[key].append(message)
-    return [*groups.values(), *alone]
-
-
-def commit_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
-    """The next offset to read per partition after this batch."""
-    last: dict[tuple[str, int], int] = {}
-    for message in messages:
-        at = position(message)
-        tp = (at.topic, at.partition)
-        last[tp] = max(last.get(tp, -1), at.offset)
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+def transactional_id(settings: Settings) -> str:
+    """Stable across restarts when the member is static, so a restarted worker fences
+    its own zombie; otherwise unique (fencing then rests on the group generation)."""
+    worker = settings.worker
+    if worker.transactional_id:
+        return worker.transactional_id
+    member = worker.instance_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    return f"{settings.topics.prefix}{worker.group_id}-{member}"
 
 
 def require_connections(settings: Settings) -> tuple[str, str]:
@@ -114,31 +104,91 @@ class Worker:
         }
         self._state_decoder = AvroDecoder(registry, "event_state")
         ensure_topics(self._bootstrap, topic_specs(settings), settings.kafka.replication_factor)
-        encoders = {
-            self._outputs.normalized: AvroEncoder(registry, self._outputs.normalized, "normalized"),
-            self._outputs.deliveries: AvroEncoder(
-                registry, self._outputs.deliveries, "delivery_result"
-            ),
-            self._outputs.event_state: AvroEncoder(
-                registry, self._outputs.event_state, "event_state"
-            ),
-            self._outputs.dlq: AvroEncoder(registry, self._outputs.dlq, "dlq"),
-        }
-        self._producer = Producer(producer_config(self._bootstrap))
-        self._collector = RecordCollector(self._producer, encoders)
+        out = self._outputs
+        self._collector = RecordCollector(
+            {
+                out.normalized: AvroEncoder(registry, out.normalized, "normalized"),
+                out.deliveries: AvroEncoder(registry, out.deliveries, "delivery_result"),
+                out.event_state: AvroEncoder(registry, out.event_state, "event_state"),
+                out.dlq: AvroEncoder(registry, out.dlq, "dlq"),
+            }
+        )
         self._store = PartitionedStateStore()
         self._dispatcher = Dispatcher(providers, metrics)
         self.processor = EventProcessor(
-            self._inputs, self._outputs, self._store, self._dispatcher, self._collector, metrics
+            self._inputs, out, self._store, self._dispatcher, self._collector, metrics
         )
         worker = settings.worker
-        overrides = {"group.instance.id": worker.instance_id} if worker.instance_id else {}
+        static = {"group.instance.id": worker.instance_id} if worker.instance_id else {}
         self._consumer = Consumer(
-            consumer_config(self._bootstrap, worker.group_id, settings.kafka, **overrides)
+            consumer_config(self._bootstrap, worker.group_id, settings.kafka, **static)
         )
+        self._producer = Producer(
+            producer_config(self._bootstrap, **{"transactional.id": transactional_id(settings)})
+        )
+        self._tracker = OffsetTracker()
+        self._owned: set[TopicPartitionKey] = set()
+        self._scheduler = SubjectScheduler(self.processor.process, self._finished)
+        self._group_metadata: object = None
+        self._checkpoint = Checkpoint(
+            self._producer,
+            lambda: self._group_metadata,
+            self._collector,
+            self._tracker,
+            metrics,
+            owned=self._owned.__contains__,
+        )
+        self._paused = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- records -------------------------------------------------------------------
+
+    def _subject(self, message: Message) -> Hashable:
+        if self._settings.worker.ordering == "partition":
+            return (message.topic(), message.partition())
+        key = message.key()
+        return key if key is not None else (message.topic(), message.partition(), message.offset())
+
+    def _accept(self, message: Message) -> None:
+        at = position(message)
+        if (at.topic, at.partition) not in self._owned:
+            return  # fetched before a revocation; the new owner reads it
+        self._tracker.progress(at.topic, at.partition).started(at.offset)
+        self._scheduler.submit(self._subject(message), message)
+
+    def _finished(self, message: Message) -> None:
+        at = position(message)
+        if (at.topic, at.partition) in self._owned:
+            self._tracker.progress(at.topic, at.partition).finished(at.offset)
+
+    # -- backpressure ----------------------------------------------------------------
+
+    def _apply_backpressure(self) -> int:
+        """Pause at the in-flight bound, resume below half of it; return free capacity."""
+        limit = self._settings.worker.max_in_flight
+        accepted = self._scheduler.accepted
+        self._metrics.in_flight.set(accepted)
+        assignment = self._consumer.assignment()
+        if not self._paused and accepted >= limit and assignment:
+            self._consumer.pause(assignment)
+            self._paused = True
+            self._metrics.paused_partitions.set(len(assignment))
+        elif self._paused and accepted <= limit // 2:
+            if assignment:
+                self._consumer.resume(assignment)
+            self._paused = False
+            self._metrics.paused_partitions.set(0)
+        return max(0, limit - accepted)
+
+    # -- rebalance (called by librdkafka inside consume(), on the polling thread) ----
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Restore the assigned partitions' event state before processing any record."""
+        self._metrics.rebalances.labels("assign").inc()
+        # The group generation changes only here. Taken now, inside the callback: the
+        # client serializes calls on a consumer, so asking from the committing thread
+        # would wait for the poll in progress, which may be waiting for that commit.
+        self._group_metadata = consumer.consumer_group_metadata()
         numbers = sorted({tp.partition for tp in partitions})
         start = time.perf_counter()
         reader = StateTopicReader(
@@ -154,51 +204,107 @@ class Worker:
             reader.close()
         elapsed = time.perf_counter() - start
         self._metrics.state_restore.observe(elapsed)
+        self._owned.update((tp.topic, tp.partition) for tp in partitions)
+        self._metrics.assigned_partitions.set(len(self._owned))
+        self._paused = False
         log.info(
-            "assigned partitions %s; restored %d state records in %.2fs",
-            numbers,
+            "assigned %s; restored %d state records in %.2fs",
+            [f"{tp.topic}[{tp.partition}]" for tp in partitions],
             reader.records_applied,
             elapsed,
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Batches finish before the next poll, so nothing is in flight here.
-        for number in {tp.partition for tp in partitions}:
-            self._store.drop(number)
-        log.info("revoked partitions %s", sorted({tp.partition for tp in partitions}))
+        self._metrics.rebalances.labels("revoke").inc()
+        self._run_on_loop(self._release(partitions, commit=True))
 
-    async def _process_batch(self, messages: list[Message]) -> None:
-        async def in_order(group: list[Message]) -> None:
-            for message in group:
-                await self.processor.process(message)
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("lost").inc()
+        self._run_on_loop(self._release(partitions, commit=False))
 
-        self._metrics.in_flight.set(len(messages))
-        await asyncio.gather(*(in_order(group) for group in group_by_subject(messages)))
-        self._metrics.in_flight.set(0)
+    def _run_on_loop(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _release(self, partitions: list[TopicPartition], commit: bool) -> None:
+        """Let in-flight records finish for a bounded time, abandon the rest, commit
+        what is done, then forget the partitions' state."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        revoked = set(keys)
+        timeout = self._settings.worker.revoke_timeout_s
+        if not await self._scheduler.wait_idle(timeout):
+            abandoned = await self._scheduler.cancel(
+                keep=lambda m: (m.topic(), m.partition()) not in revoked
+            )
+            log.warning("abandoned %d in-flight records on revocation (not committed)", abandoned)
+        if commit:
+            await self._checkpoint.commit(self._settings.worker.revoke_commit_timeout_s)
+        self._owned.difference_update(keys)
+        self._metrics.assigned_partitions.set(len(self._owned))
+        self._tracker.drop(keys)
+        for number in {p for _, p in keys}:
+            if not any(p == number for _, p in self._owned):
+                self._store.drop(number)
+        log.info("released %s", [f"{t}[{p}]" for t, p in keys])
+
+    # -- the loops -------------------------------------------------------------------
+
+    async def _commit_loop(self, stop: asyncio.Event) -> None:
+        interval = self._settings.worker.commit_interval_s
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            await self._checkpoint.commit()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         worker = self._settings.worker
+        await asyncio.to_thread(self._checkpoint.init)
         self._consumer.subscribe(
-            list(self._inputs), on_assign=self._on_assign, on_revoke=self._on_revoke
+            list(self._inputs),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
+        stop_commits = asyncio.Event()
+        committer = asyncio.create_task(self._commit_loop(stop_commits))
         try:
             while not stop.is_set():
+                if self._scheduler.failure is not None:
+                    raise self._scheduler.failure
+                if committer.done():
+                    committer.result()  # a failed transaction stops the worker
+                capacity = self._apply_backpressure()
                 batch = await asyncio.to_thread(
-                    self._consumer.consume, worker.batch_size, worker.poll_timeout_s
+                    self._consumer.consume,
+                    max(1, min(worker.batch_size, capacity)),
+                    worker.poll_timeout_s,
                 )
-                messages = [m for m in batch if m.error() is None]
-                for m in batch:
-                    if m.error() is not None:
-                        log.warning("consumer error: %s", m.error())
-                if not messages:
-                    continue
-                await self._process_batch(messages)
-                await asyncio.to_thread(self._collector.flush)
-                self._consumer.commit(offsets=commit_offsets(messages), asynchronous=False)
+                for message in batch:
+                    error = message.error()
+                    if error is None:
+                        self._accept(message)
+                    else:
+                        log.warning("consumer error: %s", error)
+                await asyncio.sleep(0)  # let the new records' tasks start
         finally:
-            await self._dispatcher.close()
-            await asyncio.to_thread(self._collector.flush)
-            self._consumer.close()
+            await self._shutdown(committer, stop_commits)
+
+    async def _shutdown(self, committer: asyncio.Task[None], stop_commits: asyncio.Event) -> None:
+        failed = committer.done() and committer.exception() is not None
+        if not failed:
+            if not await self._scheduler.wait_idle(self._settings.worker.shutdown_timeout_s):
+                abandoned = await self._scheduler.cancel(keep=lambda m: False)
+                log.warning("abandoned %d in-flight records at shutdown", abandoned)
+            stop_commits.set()
+            await committer
+            await self._checkpoint.commit()
+        else:
+            await self._scheduler.cancel(keep=lambda m: False)
+        await self._dispatcher.close()
+        # close() runs the revoke callback, which needs this loop: run it off the loop.
+        await asyncio.to_thread(self._consumer.close)
+        await asyncio.to_thread(self._producer.flush, 10)
 
 
 async def _serve(settings: Settings, providers: list[Provider]) -> None:

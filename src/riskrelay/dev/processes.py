@@ -95,6 +95,18 @@ class ChildProcess:
             time.sleep(0.1)
         raise RiskRelayError(f"{self.name} not ready after {timeout_s:.0f}s; log {self.log_path}")
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean-up runs in the child."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
     def stop(self, timeout_s: float = 15.0) -> int | None:
         """SIGTERM, wait, then SIGKILL; returns the exit code."""
         process, self._process = self._process, None

@@ -55,3 +55,15 @@ def scrape(metrics_url: str, timeout_s: float = 2.0) -> Summary | None:
             return parse_metrics(response.read().decode())
     except (urllib.error.URLError, OSError):
         return None
+
+
+def scrape_samples(metrics_url: str, sample: str, labels: dict[str, str]) -> float:
+    """Sum of the samples named ``sample`` whose labels include ``labels`` (0 if none)."""
+    with urllib.request.urlopen(metrics_url, timeout=2.0) as response:
+        text = response.read().decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total

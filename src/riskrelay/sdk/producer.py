@@ -62,6 +62,9 @@ class EventProducer:
     def topic(self, family: Family) -> str:
         return self._topics[family]
 
+    def schema_id(self, family: Family) -> int:
+        return self._encoders[family].schema_id
+
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every acknowledgement; raise if any record was not stored."""
         if self._producer.flush(timeout_s):

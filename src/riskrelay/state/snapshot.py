@@ -21,6 +21,7 @@ from riskrelay.models import AvroRecord, Envelope, Operation
 class Verdict(StrEnum):
     PROCESS = "process"  # a new version: deliver and emit
     RESUME = "resume"  # the same input record seen again (restart): skip what is done
+    SEEN = "seen"  # an older record of this id, already applied before a restart
     DUPLICATE = "duplicate"  # create of an existing id without upsert
     UNKNOWN = "unknown_event"  # update of an id never created
 
@@ -45,8 +46,21 @@ def _delivered(deliveries: list[AvroRecord]) -> frozenset[str]:
     return frozenset(d["provider"] for d in deliveries if d["outcome"] == "DELIVERED")
 
 
+def _already_applied(source: AvroRecord, envelope: Envelope) -> bool:
+    """An id's records share a subject, hence a partition, and offsets only grow: a
+    record below the one the state was built from has been applied already."""
+    at = envelope.source
+    return bool(
+        source["topic"] == at.topic
+        and source["partition"] == at.partition
+        and at.offset < source["offset"]
+    )
+
+
 def decide(state: AvroRecord | None, envelope: Envelope) -> Decision:
     """What to do with an input event given the stored state of its id."""
+    if state is not None and _already_applied(state["source"], envelope):
+        return Decision(Verdict.SEEN, latest_version(state))
     if state is not None and state["source"] == envelope.source.as_record():
         # This very record was processed (fully or partly) before a restart.
         current, pending = state.get("current"), state.get("pending")

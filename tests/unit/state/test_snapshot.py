@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -101,3 +102,12 @@ def test_a_failed_provider_marks_the_version_failed() -> None:
     status, body = public_view(state)
     assert (status, body["status"]) == (200, "failed")
     assert body["deliveries"][0]["error"] == "HTTP 503"
+
+
+def test_an_older_record_of_an_id_is_recognised_as_already_applied() -> None:
+    state = with_completed(None, envelope(Operation.UPDATE, offset=30), 2, "{}", [], [], NOW)
+    assert decide(state, envelope(offset=12)).verdict is Verdict.SEEN
+    other_partition = replace(
+        envelope(offset=12), source=SourcePosition("risk.lifecycle.v1", 2, 12)
+    )
+    assert decide(state, other_partition).verdict is Verdict.DUPLICATE
