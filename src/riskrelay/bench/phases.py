@@ -170,40 +170,58 @@ class Phases:
         self.sandbox.clear()
         since = self.sandbox.last_seq()
         probe = self.stack.start_worker(bootstrap, topics, label, ordering)
+        result = self._throughput(probe, since, label, ordering, count)
+        self._latency(probe, bootstrap, topics, result)
+        probe.sample()
+        result.peak_rss_mb = probe.peak_rss_mb
+        result.commits, result.commit_mean_ms = self._commits()
+        self.sandbox.clear()
+        self.stack.stop_worker()
+        return result
+
+    def _throughput(
+        self, probe: ProcessProbe, since: int, label: str, ordering: str, count: int
+    ) -> PhaseResult:
+        """Deliveries of a preloaded topic; CPU (and the profile) from the first one."""
         meter = self._cpu_meter(probe)
         profiler: list[Profiler] = []
 
         def first_delivery() -> None:
             meter.start()
             if self.options.profile and label == "main":
-                profiler.append(
-                    Profiler(probe.pid, self.options.profile, self.stack.log_dir / "py-spy.log")
-                )
+                profiler.append(Profiler(probe.pid, self.options.profile))
 
-        what = f"{label}: deliver {count:,} ({ordering} order)"
-        self._await(probe, since, label, count, what, first_delivery)
         result = PhaseResult(label, ordering, delivery_rate(()))
-        result.cores = meter.cores()
-        result.profile = profiler[0].stop() if profiler else []
+        try:
+            what = f"{label}: deliver {count:,} ({ordering} order)"
+            self._await(probe, since, label, count, what, first_delivery)
+            result.cores = meter.cores()
+        finally:
+            result.profile = profiler[0].stop() if profiler else []
         got = deliveries(self.sandbox.requests(since), f"bench-{label}-")
         result.rate = delivery_rate(got.received_at.values())
         result.rejected = got.rejected
+        return result
 
-        # Latency: the worker has caught up; publish below its measured capacity.
+    def _latency(
+        self, probe: ProcessProbe, bootstrap: str, topics: TopicSettings, result: PhaseResult
+    ) -> None:
+        """With the worker caught up, publish below its measured capacity and time each
+        event from produce to provider ack."""
         result.paced_rate = self.options.pace * result.rate.steady_events_per_s
-        tag = f"{label}p"
+        tag = f"{result.label}p"
         publisher = self._publisher(bootstrap, topics, linger_ms=1)
         self.sandbox.clear()
         since = self.sandbox.last_seq()
         total = max(1, round(result.paced_rate * self.options.paced_s))
-        task = self._task(f"{label}: paced {result.paced_rate:,.0f}/s for latency", total)
+        task = self._task(f"{result.label}: paced {result.paced_rate:,.0f}/s for latency", total)
 
         def paced_progress(n: int) -> None:
             self.progress.update(task, completed=n)
             probe.sample()
 
         sent = publisher.paced(tag, result.paced_rate, self.options.paced_s, paced_progress)
-        self._await(probe, since, tag, len(sent), f"{label}: deliver the paced events")
+        self._await(probe, since, tag, len(sent), f"{result.label}: deliver the paced events")
         received = deliveries(self.sandbox.requests(since), f"bench-{tag}-").received_at
         result.latencies = latencies_ms(sent, received, self.options.latency_ms)
         if sent and received:
@@ -211,12 +229,6 @@ class Phases:
             # when it fell behind (then the percentiles measure queueing too).
             last_ack = max(received.values()) + self.options.latency_ms / 1000
             result.paced_drain_s = last_ack - max(sent.values())
-        probe.sample()
-        result.peak_rss_mb = probe.peak_rss_mb
-        result.commits, result.commit_mean_ms = self._commits()
-        self.sandbox.clear()
-        self.stack.stop_worker()
-        return result
 
     def _commits(self) -> tuple[int, float]:
         count, mean_s = commit_stats(self.stack.metrics_url)

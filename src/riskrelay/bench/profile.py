@@ -5,6 +5,9 @@ py-spy``). It samples the worker from outside, so the worker runs unchanged. The
 profile goes to FILE (``flamegraph.pl`` or speedscope read it); the summary attributes
 each main-thread sample to its innermost riskrelay function (or the library frame when
 there is none), which is enough to tell HTTP, Avro, Kafka and bookkeeping apart.
+Python frames only: garbage-collection pauses are charged to whichever frame allocated
+when a collection started, so they hide inside the others (``gc.callbacks`` in the
+worker would measure them directly).
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ def py_spy() -> str:
 class Profiler:
     """``py-spy record`` on one process until :meth:`stop`."""
 
-    def __init__(self, pid: int, output: Path, log: Path) -> None:
+    def __init__(self, pid: int, output: Path) -> None:
         self.output = output
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log.open("ab")
+        self.log_path = output.with_name(output.name + ".log")  # py-spy's own messages
+        self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [
                 *(py_spy(), "record", "--pid", str(pid), "--format", "raw"),

@@ -62,6 +62,8 @@ def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
     profile = profile_table(result)
     if profile is not None:
         out.print(profile)
+    elif options.profile is not None:
+        err.print(f"py-spy recorded nothing; see {options.profile}.log")
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         sys.stdout.flush()

@@ -69,7 +69,7 @@ class BenchStack:
         self.bootstrap = ""
         self.registry_url = ""
         self.sandbox_url = ""
-        self.worker_log = self.log_dir / "worker.log"
+        self.metrics_port = 0
         # The bench decides every port and address it uses; other settings pass through.
         self.env = {
             k: v
@@ -143,7 +143,7 @@ class BenchStack:
             big = o.broker == "noida" and o.backlog > AUTO_TANSU_BACKLOG
             if not big:
                 return self.bootstrap, o.broker
-            return self._broker("tansu"), "tansu (auto: noida rewrites its data file per commit)"
+            return self._broker("tansu"), "tansu (auto: on noida the client buffers the backlog)"
         if choice == "same":
             return self.bootstrap, o.broker
         return self._broker(choice), choice
