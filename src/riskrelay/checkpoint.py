@@ -39,6 +39,7 @@ class Checkpoint:
         tracker: OffsetTracker,
         metrics: WorkerMetrics,
         owned: Callable[[tuple[str, int]], bool],
+        before_commit: Callable[[], None] = lambda: None,
         timeout_s: float = 30.0,
         offsets_timeout_s: float = 5.0,
     ) -> None:
@@ -48,6 +49,7 @@ class Checkpoint:
         self._tracker = tracker
         self._metrics = metrics
         self._owned = owned
+        self._before_commit = before_commit
         self._timeout_s = timeout_s
         self._offsets_timeout_s = offsets_timeout_s
         self._lock = asyncio.Lock()
@@ -69,6 +71,7 @@ class Checkpoint:
         re-read records that its restored state marks as done.
         """
         async with self._lock:
+            self._before_commit()
             records = self._collector.take()
             offsets = {k: v for k, v in self._tracker.to_commit().items() if self._owned(k)}
             if not records and not offsets:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import orjson
 from confluent_kafka import Message
 
-from riskrelay.decode.avro import AvroDecoder
+from riskrelay.decode.avro import WIRE_HEADER_SIZE, AvroDecoder
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
@@ -28,7 +28,7 @@ from riskrelay.state.snapshot import (
     with_completed,
     with_pending,
 )
-from riskrelay.state.store import PartitionedStateStore
+from riskrelay.state.store import StateStore
 
 Clock = Callable[[], datetime]
 
@@ -68,7 +68,7 @@ class EventProcessor:
         self,
         inputs: dict[str, tuple[Family, AvroDecoder]],
         outputs: OutputTopics,
-        store: PartitionedStateStore,
+        store: StateStore,
         dispatcher: Dispatcher,
         collector: RecordCollector,
         metrics: WorkerMetrics,
@@ -77,6 +77,8 @@ class EventProcessor:
         self._inputs = inputs
         self._out = outputs
         self._store = store
+        # Snapshots of versions in flight and not yet written (see flush_pending).
+        self._pending: dict[tuple[int, str], AvroRecord] = {}
         self._dispatcher = dispatcher
         self._collector = collector
         self._metrics = metrics
@@ -138,9 +140,12 @@ class EventProcessor:
                     entries[entry["provider"]] = entry
         now = self._clock()
         pending = with_pending(state, envelope, version, list(entries.values()), now)
-        self._put_state(partition, envelope.event_id, pending)
-
-        outcomes = await self._dispatcher.deliver(todo, envelope, body, version)
+        in_flight = (partition, envelope.event_id)
+        self._pending[in_flight] = pending
+        try:
+            outcomes = await self._dispatcher.deliver(todo, envelope, body, version)
+        finally:
+            self._pending.pop(in_flight, None)
         for outcome in outcomes:
             entries[outcome.provider] = self._record_outcome(message, body, outcome)
 
@@ -214,8 +219,18 @@ class EventProcessor:
         )
 
     def _put_state(self, partition: int, event_id: str, state: AvroRecord) -> None:
-        self._store.put(partition, event_id, state)
-        self._collector.send(OutputRecord(self._out.event_state, partition, event_id, state))
+        value = self._collector.send(
+            OutputRecord(self._out.event_state, partition, event_id, state)
+        )
+        self._store.put_encoded(partition, event_id, value[WIRE_HEADER_SIZE:])
+
+    def flush_pending(self) -> None:
+        """Write the snapshots of versions still in flight (reads answer 423, or the old
+        version, from them). Called by the checkpoint before each commit: a version that
+        completes within one commit interval writes only its completed snapshot."""
+        for (partition, event_id), state in self._pending.items():
+            self._collector.send(OutputRecord(self._out.event_state, partition, event_id, state))
+        self._pending.clear()
 
     def dead_letter(
         self,

@@ -132,6 +132,7 @@ class WorkerSettings(BaseSettings):
     revoke_timeout_s: float = Field(default=10.0, ge=0)
     revoke_commit_timeout_s: float = Field(default=3.0, gt=0)
     ordering: Literal["subject", "partition"] = "subject"
+    state_store: Literal["rocksdb", "memory"] = "rocksdb"
     transactional_id: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464

@@ -23,6 +23,7 @@ from riskrelay.schemas import parsed_schema, schema_text
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
+WIRE_HEADER_SIZE = _HEADER.size
 
 
 def subject_for(topic: str) -> str:

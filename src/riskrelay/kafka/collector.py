@@ -37,9 +37,11 @@ class RecordCollector:
         self._encoders = encoders
         self._buffer: list[EncodedRecord] = []
 
-    def send(self, record: OutputRecord) -> None:
+    def send(self, record: OutputRecord) -> bytes:
+        """Encode and buffer ``record``; returns the encoded value (wire format)."""
         value = self._encoders[record.topic].encode(record.value)
         self._buffer.append(EncodedRecord(record.topic, record.partition, record.key, value))
+        return value
 
     def take(self) -> list[EncodedRecord]:
         """Everything sent since the last take, in order."""
