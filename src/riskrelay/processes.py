@@ -1,7 +1,8 @@
-"""Child processes of the local stack: start, wait until ready, stop cleanly.
+"""Child processes and ports: start a child with its log, wait until ready, stop cleanly.
 
-Each child runs in its own session so a Ctrl-C reaches only the supervisor, which then
-stops the children in order; nothing is left running and no port stays taken.
+Each child runs in its own session so a Ctrl-C reaches only the supervisor (the dev
+stack, the bench, the embedded broker's owner), which then stops the children in order;
+nothing is left running and no port stays taken.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from pathlib import Path
 from typing import IO
 
 from riskrelay.errors import ConfigError, RiskRelayError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS has just handed out on ``host`` (free unless someone takes it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -45,9 +54,14 @@ def http_ok(url: str, timeout_s: float = 1.0) -> bool:
 
 
 class ChildProcess:
-    """One ``riskrelay`` sub-command (or any command) with its log file."""
+    """One ``riskrelay`` sub-command (or any command) with its log file ``<name>.log``.
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path) -> None:
+    ``env=None`` inherits this process's environment.
+    """
+
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str] | None, log_dir: Path
+    ) -> None:
         self.name = name
         self.command = command
         self.env = env
@@ -62,16 +76,22 @@ class ChildProcess:
         return cls(name, [sys.executable, "-m", "riskrelay", *args], env, log_dir)
 
     def start(self) -> None:
+        """Spawn the command, its output appended to the log; ``OSError`` if it cannot run."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        try:
+            self._process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            self._log.close()
+            self._log = None
+            raise
 
     @property
     def alive(self) -> bool:

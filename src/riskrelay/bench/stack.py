@@ -20,10 +20,10 @@ from pathlib import Path
 
 from riskrelay.bench.options import AUTO_TANSU_BACKLOG, BenchOptions
 from riskrelay.bench.probe import ProcessProbe
-from riskrelay.dev.processes import ChildProcess, require_free_port
 from riskrelay.dev.stack import SANDBOX_KEYS
 from riskrelay.kafka.embedded import BrokerKind, EmbeddedBroker, free_port
 from riskrelay.kafka.topics import ensure_topics, topic_specs
+from riskrelay.processes import ChildProcess, require_free_port
 from riskrelay.settings import PROVIDERS, KafkaSettings, Settings, TopicSettings
 
 HOST = "127.0.0.1"

@@ -9,9 +9,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from riskrelay.dev.processes import ChildProcess, require_free_port
 from riskrelay.kafka.embedded import EmbeddedBroker
 from riskrelay.kafka.topics import ensure_topics, topic_specs
+from riskrelay.processes import ChildProcess, require_free_port
 from riskrelay.settings import ProviderName, Settings
 
 SANDBOX_KEYS: dict[str, str] = {

@@ -9,28 +9,25 @@ knows which one runs: everything receives a bootstrap string, and a real cluster
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal
+from typing import Literal
 
 from confluent_kafka.admin import AdminClient
 
 from riskrelay.errors import BrokerError
+from riskrelay.processes import ChildProcess, free_port
+
+__all__ = [
+    "BrokerKind",
+    "EmbeddedBroker",
+    "broker_command",
+    "free_port",
+    "wait_until_ready",
+]
 
 BrokerKind = Literal["noida", "tansu"]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _noida_binary() -> str:
@@ -105,8 +102,7 @@ class EmbeddedBroker:
         self.host = host
         self.port = port or free_port(host)
         self.data_dir = data_dir
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._process: ChildProcess | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -118,26 +114,21 @@ class EmbeddedBroker:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.alive
 
     def start(self, timeout_s: float = 30.0) -> EmbeddedBroker:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        command = broker_command(self.kind, self.host, self.port, self.data_dir)
+        process = ChildProcess("broker", command, None, self.data_dir)  # logs to log_path
         try:
-            self._process = subprocess.Popen(
-                broker_command(self.kind, self.host, self.port, self.data_dir),
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            process.start()
         except OSError as exc:
             raise BrokerError(f"cannot start the {self.kind} broker: {exc}") from exc
+        self._process = process
         try:
             wait_until_ready(self.bootstrap, timeout_s)
         except BrokerError:
             self.stop()
-            tail = self.log_path.read_text(errors="replace")[-600:]
+            tail = process.log_tail(600)
             raise BrokerError(
                 f"{self.kind} broker did not become ready on {self.bootstrap}; log tail: {tail}"
             ) from None
@@ -146,18 +137,8 @@ class EmbeddedBroker:
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM (the broker saves its data), then SIGKILL if it lingers."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if process is not None:
+            process.stop(timeout_s)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -72,6 +72,15 @@ def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "false").lower() == "true"
 
 
+def _requested_version(request: web.Request) -> SchemaRecord:
+    """The record ``/subjects/{subject}/versions/{version}`` names (``?deleted=true`` too)."""
+    return _registry(request).version(
+        request.match_info["subject"],
+        request.match_info["version"],
+        deleted=_flag(request, "deleted"),
+    )
+
+
 async def _body(request: web.Request) -> Any:
     if request.content_type not in ACCEPTED_BODY_TYPES:
         raise RegistryApiError(415, 415, f"HTTP 415 Unsupported Media Type: {request.content_type}")
@@ -123,22 +132,13 @@ async def list_versions(request: web.Request) -> web.Response:
 
 @routes.get("/subjects/{subject}/versions/{version}")
 async def get_version(request: web.Request) -> web.Response:
-    record = _registry(request).version(
-        request.match_info["subject"],
-        request.match_info["version"],
-        deleted=_flag(request, "deleted"),
-    )
-    return reply(_version_body(record))
+    return reply(_version_body(_requested_version(request)))
 
 
 @routes.get("/subjects/{subject}/versions/{version}/schema")
 async def get_version_schema(request: web.Request) -> web.Response:
     """The schema text itself as the body, unwrapped, as Confluent answers it."""
-    record = _registry(request).version(
-        request.match_info["subject"],
-        request.match_info["version"],
-        deleted=_flag(request, "deleted"),
-    )
+    record = _requested_version(request)
     return web.Response(text=record.schema, content_type=CONTENT_TYPE)
 
 

@@ -21,12 +21,11 @@ import importlib
 import importlib.util
 import os
 import signal
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
-from typing import Any, TypeVar, cast
+from types import MappingProxyType
+from typing import Any, Self, cast
 
 import orjson
 import pydantic
@@ -34,12 +33,12 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from riskrelay._loop_thread import LoopThread
 from riskrelay.errors import ConfigError
 from riskrelay.sandbox.faults import FaultConfig, FaultInjector
 from riskrelay.sandbox.recorder import CREDENTIAL_HEADERS, Recorder
 from riskrelay.settings import PROVIDERS, ProviderName, load_settings
 
-T = TypeVar("T")
 CONTROL_PREFIX = "/_sandbox/"
 DEFAULT_PORTS: Mapping[str, int] = MappingProxyType(
     {"coinflow": 8090, "unit21": 8091, "dataspike": 8092, "stripe": 8093}
@@ -237,12 +236,15 @@ async def start_sandbox(
     return SandboxHandle(provider, runner, host, int(bound))
 
 
-class SandboxThread:
+class SandboxThread(LoopThread[SandboxHandle]):
     """A sandbox on its own event loop thread, for synchronous callers such as pytest::
 
     with SandboxThread("unit21", config=SandboxConfig(processing_delay_s=0)) as box:
         httpx.post(f"{box.base_url}/v1/events/create", ...)
         assert box.requests()[0]["status"] == 200
+
+    :meth:`call` runs a function against the handle on the loop thread (its state is not
+    thread-safe); the helpers below go through it.
     """
 
     def __init__(
@@ -252,16 +254,9 @@ class SandboxThread:
         port: int = 0,
         config: SandboxConfig | None = None,
     ) -> None:
-        self._args = (provider, host, port, config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._handle: SandboxHandle | None = None
-
-    @property
-    def handle(self) -> SandboxHandle:
-        if self._handle is None:
-            raise RuntimeError("sandbox not started")
-        return self._handle
+        super().__init__(
+            lambda: start_sandbox(provider, host, port, config), SandboxHandle.stop, name="sandbox"
+        )
 
     @property
     def base_url(self) -> str:
@@ -271,43 +266,8 @@ class SandboxThread:
     def port(self) -> int:
         return self.handle.port
 
-    def start(self) -> SandboxThread:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="sandbox", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            future = asyncio.run_coroutine_threadsafe(start_sandbox(*self._args), loop)
-            self._handle = future.result(timeout=30)
-        except BaseException:
-            self._stop_loop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._handle is not None and self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._handle.stop(), self._loop).result(timeout=30)
-            self._handle = None
-        self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-        self._loop = self._thread = None
-
-    def call(self, fn: Callable[[SandboxHandle], T]) -> T:
-        """Run ``fn(handle)`` on the sandbox's loop thread (its state is not thread-safe)."""
-        if self._loop is None:
-            raise RuntimeError("sandbox not started")
-        handle = self.handle
-
-        async def run() -> T:
-            return fn(handle)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+    def start(self, timeout_s: float = 30.0) -> Self:
+        return super().start(timeout_s)
 
     def requests(self, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded requests, as ``GET /_sandbox/requests`` returns them."""
@@ -330,17 +290,6 @@ class SandboxThread:
 
     def reset(self) -> None:
         self.call(lambda h: h.reset())
-
-    def __enter__(self) -> SandboxThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class SandboxSettings(BaseSettings):
