@@ -103,6 +103,8 @@ class Dispatcher:
     ) -> list[DeliveryOutcome]:
         """One outcome per provider, in order. Each provider is delivered to concurrently
         and on its own lane, so a slow or failing one delays no other's outcome."""
+        if len(providers) == 1:  # the common case: no task to spawn and gather
+            return [await self._deliver_one(providers[0], envelope, body, version)]
         return list(
             await asyncio.gather(
                 *(self._deliver_one(p, envelope, body, version) for p in providers)

@@ -9,6 +9,7 @@ knows which one runs: everything receives a bootstrap string, and a real cluster
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from types import TracebackType
@@ -73,9 +74,21 @@ def broker_command(kind: BrokerKind, host: str, port: int, data_dir: Path) -> li
     ]
 
 
+def _accepts_connections(bootstrap: str) -> bool:
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
-    """Block until the broker answers a metadata request."""
+    """Block until the broker answers a metadata request. The port is probed first: a
+    Kafka client started before the broker listens logs a connection error to stderr."""
     deadline = time.monotonic() + timeout_s
+    while not _accepts_connections(bootstrap) and time.monotonic() < deadline:
+        time.sleep(0.02)
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 1000})
     last_error: Exception | None = None
     while time.monotonic() < deadline:
