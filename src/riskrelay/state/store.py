@@ -27,6 +27,9 @@ from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 
 
+MEMTABLE_BYTES = 16 * 1024 * 1024
+
+
 def _key(partition: int, event_id: str) -> bytes:
     return b"%d\x00%s" % (partition, event_id.encode())
 
@@ -102,6 +105,10 @@ class RocksStateStore:
         self._dir.mkdir(parents=True, exist_ok=True)
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
+        # RocksDB's defaults allow 2 x 64 MB of memtables; the worker's memory budget is
+        # the whole process, so memtables are capped at 2 x 16 MB and flushed to disk.
+        options.set_write_buffer_size(MEMTABLE_BYTES)
+        options.set_max_write_buffer_number(2)
         self._db = rocksdict.Rdict(str(self._dir / "state"), options=options)
         self._codec = SnapshotCodec()
 
