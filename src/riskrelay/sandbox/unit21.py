@@ -30,11 +30,10 @@ Choices where Unit21 documents nothing (keep adapters honest, not lenient):
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.client import responses
 from typing import Any
@@ -42,6 +41,50 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from riskrelay.sandbox.contract import (
+    Check,
+    Invalid,
+    Obj,
+)
+from riskrelay.sandbox.contract import (
+    boolean as _boolean,
+)
+from riskrelay.sandbox.contract import (
+    country as _country,
+)
+from riskrelay.sandbox.contract import (
+    currency as _currency,
+)
+from riskrelay.sandbox.contract import (
+    enum as _enum,
+)
+from riskrelay.sandbox.contract import (
+    ip_address as _ip,
+)
+from riskrelay.sandbox.contract import (
+    json_object as _object,
+)
+from riskrelay.sandbox.contract import (
+    kind as _kind,
+)
+from riskrelay.sandbox.contract import (
+    non_negative as _amount,
+)
+from riskrelay.sandbox.contract import (
+    nonempty as _nonempty,
+)
+from riskrelay.sandbox.contract import (
+    positive as _rate,
+)
+from riskrelay.sandbox.contract import (
+    shown as _shown,
+)
+from riskrelay.sandbox.contract import (
+    string as _string,
+)
+from riskrelay.sandbox.contract import (
+    strings as _strings,
+)
 from riskrelay.sandbox.faults import WindowLimit
 from riskrelay.sandbox.server import CONTROL_PREFIX, Handler, SandboxConfig, build_sandbox_app
 from riskrelay.sandbox.server import json_response as _json
@@ -55,82 +98,7 @@ _ACTION_TYPES = (
     "SIGNUP", "LOGIN", "LOGOUT", "BLOCK", "CLOSE", "ACTIVATE", "FORGOT_PASSWORD",
     "PASSWORD_RESET", "PROMO_CODE_USE", "PROFILE_CHANGE",
 )  # fmt: skip
-_COUNTRY_CODES = (  # ISO 3166-1 alpha-2, all 249 assigned codes
-    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
-    "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
-    "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
-    "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
-    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
-    "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
-    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
-    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
-    "VN VU WF WS YE YT ZA ZM ZW"
-)
-_COUNTRIES = frozenset(_COUNTRY_CODES.split())
 _ERROR_CODES = {400: "invalid_input", 429: "rate_limited"}  # else the snake-cased reason
-
-
-class Invalid(Exception):
-    """One contract violation; ``str()`` is the 400 message ``"<path>: <reason>"``."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-
-
-Check = Callable[[Any, str], None]
-
-
-def _kind(value: Any) -> str:
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
-    return "null" if value is None else names.get(type(value), "object")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _typed(*types: type, what: str) -> Check:
-    def check(value: Any, path: str) -> None:
-        if type(value) not in types:
-            raise Invalid(path, f"must be {what}, got {_kind(value)}")
-
-    return check
-
-
-_string = _typed(str, what="a string")
-_boolean = _typed(bool, what="a boolean")
-_object = _typed(dict, what="an object")
-_is_number = _typed(int, float, what="a number")
-
-
-def _nonempty(value: Any, path: str) -> None:
-    _string(value, path)
-    if not value.strip():
-        raise Invalid(path, "must not be empty")
-
-
-def _enum(*choices: str) -> Check:
-    allowed = frozenset(choices)
-    listed = ", ".join(repr(choice) for choice in choices)
-
-    def check(value: Any, path: str) -> None:
-        if type(value) is not str or value not in allowed:
-            raise Invalid(path, f"must be one of {listed}, got {_shown(value)}")
-
-    return check
-
-
-def _amount(value: Any, path: str) -> None:
-    _is_number(value, path)
-    if value < 0:
-        raise Invalid(path, f"must be >= 0, got {value}")
-
-
-def _rate(value: Any, path: str) -> None:
-    _is_number(value, path)
-    if value <= 0:
-        raise Invalid(path, f"must be > 0, got {value}")
 
 
 def _epoch(value: Any, path: str) -> None:
@@ -148,61 +116,12 @@ def _verified_on(value: Any, path: str) -> None:
         raise Invalid(path, f"must be epoch seconds or a date string, got {_kind(value)}")
 
 
-def _strings(value: Any, path: str) -> None:
-    if type(value) is not list:
-        raise Invalid(path, f"must be an array of strings, got {_kind(value)}")
-    for index, item in enumerate(value):
-        _nonempty(item, f"{path}[{index}]")
-
-
 def _tags(value: Any, path: str) -> None:
     _strings(value, path)
     for index, tag in enumerate(value):
         key, colon, rest = tag.partition(":")
         if not colon or not key.strip() or not rest.strip():
             raise Invalid(f"{path}[{index}]", f"must be 'key:value', got {_shown(tag)}")
-
-
-def _currency(value: Any, path: str) -> None:
-    _string(value, path)
-    if not (3 <= len(value) <= 10 and value.isascii() and value.isalnum()):
-        raise Invalid(path, f"must be a currency code, got {_shown(value)}")
-
-
-def _ip(value: Any, path: str) -> None:
-    _string(value, path)
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise Invalid(path, f"not a valid IP address: {_shown(value)}") from None
-
-
-def _country(value: Any, path: str) -> None:
-    if type(value) is not str or value not in _COUNTRIES:
-        raise Invalid(path, f"must be an ISO 3166-1 alpha-2 code, got {_shown(value)}")
-
-
-@dataclass(frozen=True, slots=True)
-class Obj:
-    """An object's contract: a check per field, the required ones, whether others pass."""
-
-    fields: Mapping[str, Check]
-    required: tuple[str, ...] = ()
-    open: bool = False
-
-    def __call__(self, value: Any, path: str) -> None:
-        if type(value) is not dict:
-            raise Invalid(path or "body", f"must be an object, got {_kind(value)}")
-        prefix = f"{path}." if path else ""
-        for name in self.required:
-            if name not in value:
-                raise Invalid(prefix + name, "required")
-        for name, item in value.items():
-            check = self.fields.get(name)
-            if check is not None:
-                check(item, prefix + name)
-            elif not self.open:
-                raise Invalid(prefix + name, "unknown field")
 
 
 _entity_type = _enum("user", "business")
