@@ -26,7 +26,6 @@ import fastavro
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 
-
 MEMTABLE_BYTES = 16 * 1024 * 1024
 
 
