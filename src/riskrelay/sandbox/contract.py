@@ -3,7 +3,10 @@ path and the reason, which the sandbox answers as its provider's 400 error."""
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import pycountry
 
 COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
+CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 
 class Invalid(Exception):
@@ -102,6 +106,19 @@ def country(value: Any, path: str) -> None:
         raise Invalid(path, f"must be an ISO 3166-1 alpha-2 code, got {shown(value)}")
 
 
+def iso_currency(*, lower: bool) -> Check:
+    """An ISO 4217 code in one case only (lower: Stripe; upper: Coinflow)."""
+    case = "lower" if lower else "upper"
+
+    def check(value: Any, path: str) -> None:
+        string(value, path)
+        cased = value.lower() if lower else value.upper()
+        if value != cased or value.upper() not in CURRENCIES:
+            raise Invalid(path, f"must be a {case}-case ISO 4217 currency code, got {shown(value)}")
+
+    return check
+
+
 @dataclass(frozen=True, slots=True)
 class Obj:
     """An object's contract: a check per field, the required ones, whether others pass."""
@@ -123,3 +140,66 @@ class Obj:
                 check(item, prefix + name)
             elif not self.open:
                 raise Invalid(prefix + name, "unknown field")
+
+
+# Checks added for the Coinflow and Dataspike sandboxes.
+
+integer = typed(int, what="an integer")
+
+
+def int_range(low: int | None = None, high: int | None = None) -> Check:
+    """An integer (never a float or boolean) within ``[low, high]`` (either end open)."""
+
+    def check(value: Any, path: str) -> None:
+        integer(value, path)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if low is not None and high is not None else ""
+            bounds = bounds or (f">= {low}" if low is not None else f"<= {high}")
+            raise Invalid(path, f"must be {bounds}, got {value}")
+
+    return check
+
+
+def matching(regex: str, what: str) -> Check:
+    """A string whose whole value matches ``regex``; else ``must be <what>, got ...``."""
+    compiled = re.compile(regex)
+
+    def check(value: Any, path: str) -> None:
+        string(value, path)
+        if compiled.fullmatch(value) is None:
+            raise Invalid(path, f"must be {what}, got {shown(value)}")
+
+    return check
+
+
+decimal_string = matching(r"\d+(\.\d+)?", 'a non-negative decimal string such as "560.00"')
+email = matching(r"[^@\s]+@[^@\s]+\.[^@\s.]+", "a valid email address")
+hex_data = matching(r"0x([0-9a-fA-F]{2})*", "0x-prefixed hex data")
+evm_address = matching(r"0x[0-9a-fA-F]{40}", "an EVM address (0x and 40 hex digits)")
+
+
+def digits(count: int) -> Check:
+    """A string of exactly ``count`` ASCII digits (card BINs, codes)."""
+    return matching(f"[0-9]{{{count}}}", f"a string of exactly {count} digits")
+
+
+def iso_date(value: Any, path: str) -> None:
+    """A calendar date ``YYYY-MM-DD`` that exists."""
+    string(value, path)
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(path, f"must be a date YYYY-MM-DD, got {shown(value)}") from None
+
+
+def uuid_string(value: Any, path: str) -> None:
+    """A UUID in its canonical hyphenated text form (any case)."""
+    string(value, path)
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise Invalid(path, f"must be a UUID, got {shown(value)}") from None
+    if str(parsed) != value.lower():
+        raise Invalid(path, f"must be a UUID in 8-4-4-4-12 form, got {shown(value)}")
