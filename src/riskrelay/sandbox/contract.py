@@ -15,6 +15,8 @@ import pycountry
 
 COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 
 class Invalid(Exception):
@@ -22,6 +24,8 @@ class Invalid(Exception):
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 Check = Callable[[Any, str], None]
@@ -117,6 +121,28 @@ def iso_currency(*, lower: bool) -> Check:
             raise Invalid(path, f"must be a {case}-case ISO 4217 currency code, got {shown(value)}")
 
     return check
+
+
+def integer_text(then: Check | None = None) -> Check:
+    """A form-encoded integer (decimal digits, optional ``-``), then ``then`` on its value.
+
+    Form values are strings, so ``number``-style checks apply to the parsed ``int``.
+    """
+
+    def check(value: Any, path: str) -> None:
+        string(value, path)
+        if not _INTEGER_TEXT.fullmatch(value):
+            raise Invalid(path, f"must be an integer, got {shown(value)}")
+        if then is not None:
+            then(int(value), path)
+
+    return check
+
+
+def snake_case(value: Any, path: str) -> None:
+    string(value, path)
+    if not _SNAKE_CASE.fullmatch(value):
+        raise Invalid(path, f"must be snake_case, got {shown(value)}")
 
 
 @dataclass(frozen=True, slots=True)
