@@ -146,13 +146,15 @@ _CREATE = Obj(
 
 def validate_event(event: Any, path: str) -> None:
     """Raise ``Invalid`` unless ``event`` is one valid reported event."""
+    c.json_object(event, path)
+    kind = event.get("type")
+    if kind in EVENT_TYPES:  # the sub-object's presence first, then its contents
+        for other in EVENT_TYPES:
+            if other != kind and other in event:
+                raise Invalid(f"{path}.{other}", f"not allowed when type is {kind!r}")
+        if kind not in event:
+            raise Invalid(f"{path}.{kind}", f"required when type is {kind!r}")
     _EVENT(event, path)
-    kind = event["type"]
-    for other in EVENT_TYPES:
-        if other != kind and other in event:
-            raise Invalid(f"{path}.{other}", f"not allowed when type is {kind!r}")
-    if kind not in event:
-        raise Invalid(f"{path}.{kind}", f"required when type is {kind!r}")
     raised = event[kind]
     if kind == "user_intervention_raised":
         if raised["type"] == "custom" and "custom" not in raised:
