@@ -57,6 +57,7 @@ from riskrelay.sandbox.contract import (
     json_object,
     kind,
     nonempty,
+    read_json,
     string,
 )
 from riskrelay.sandbox.contract import decimal_string as _decimal
@@ -157,16 +158,6 @@ def error_body(status: int, message: str) -> dict[str, str]:
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return _json(error_body(status, message), status, headers)
-
-
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body; ``Invalid`` when not ``application/json`` or not JSON."""
-    if request.content_type != "application/json":
-        raise Invalid("body", f"Content-Type must be application/json, got {request.content_type}")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise Invalid("body", "not valid JSON") from None
 
 
 class MinuteLimit:

@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pycountry
+from aiohttp import web
 
 COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
@@ -229,3 +231,13 @@ def uuid_string(value: Any, path: str) -> None:
         raise Invalid(path, f"must be a UUID, got {shown(value)}") from None
     if str(parsed) != value.lower():
         raise Invalid(path, f"must be a UUID in 8-4-4-4-12 form, got {shown(value)}")
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; ``Invalid`` when not ``application/json`` or not JSON."""
+    if request.content_type != "application/json":
+        raise Invalid("body", f"Content-Type must be application/json, got {request.content_type}")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise Invalid("body", "not valid JSON") from None

@@ -38,13 +38,13 @@ from dataclasses import dataclass
 from http.client import responses
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from riskrelay.sandbox.contract import (
     Check,
     Invalid,
     Obj,
+    read_json,
 )
 from riskrelay.sandbox.contract import (
     boolean as _boolean,
@@ -239,15 +239,6 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return _json(error_body(status, message), status, headers)
 
 
-async def _read_json(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise Invalid("body", f"Content-Type must be application/json, got {request.content_type}")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise Invalid("body", "not valid JSON") from None
-
-
 @dataclass(slots=True)
 class StoredEvent:
     """An event's processed (visible) version and the one still being processed."""
@@ -328,7 +319,7 @@ class Unit21Sandbox:
 
     async def create(self, request: web.Request) -> web.Response:
         try:
-            body = await _read_json(request)
+            body = await read_json(request)
             events = validate_create(body)
         except Invalid as exc:
             return _error(400, str(exc))
@@ -344,7 +335,7 @@ class Unit21Sandbox:
     async def update(self, request: web.Request) -> web.Response:
         event_id = request.match_info["event_id"]
         try:
-            event = await _read_json(request)
+            event = await read_json(request)
             validate_event(event, update=True)
             given = event["general_data"].get("event_id", event_id)
             if given != event_id:
