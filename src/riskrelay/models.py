@@ -22,6 +22,14 @@ class Family(StrEnum):
     EVALUATION = "EVALUATION"
 
 
+# The Avro contract (``schemas/<name>.avsc``) of each input family.
+FAMILY_SCHEMAS: dict[Family, str] = {
+    Family.LIFECYCLE: "lifecycle",
+    Family.PAYMENT: "payment",
+    Family.EVALUATION: "evaluation",
+}
+
+
 class Operation(StrEnum):
     CREATE = "CREATE"
     UPDATE = "UPDATE"

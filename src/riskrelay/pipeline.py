@@ -128,7 +128,7 @@ class EventProcessor:
     ) -> None:
         envelope, version = event.envelope, decision.version
         partition = envelope.source.partition
-        body = {**event.body, "version": version, "operation": _operation(state, decision)}
+        body = {**event.body, "version": version, "operation": _operation(decision)}
         routed = self._dispatcher.route(envelope)
         done = [p for p in routed if p.name in decision.done_providers]
         todo = [p for p in routed if p.name not in decision.done_providers]
@@ -276,5 +276,5 @@ class EventProcessor:
         )
 
 
-def _operation(state: AvroRecord | None, decision: Decision) -> str:
+def _operation(decision: Decision) -> str:
     return "CREATE" if decision.version == 1 else "UPDATE"

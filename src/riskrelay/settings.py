@@ -49,6 +49,10 @@ class TopicSettings(BaseSettings):
     def name(self, topic: str) -> str:
         return f"{self.prefix}{topic}"
 
+    def family_topic(self, family: str) -> str:
+        """The input topic of a family (``LIFECYCLE``, ``PAYMENT`` or ``EVALUATION``)."""
+        return self.name(getattr(self, family.lower()))
+
     @property
     def inputs(self) -> tuple[str, ...]:
         return tuple(self.name(t) for t in (self.lifecycle, self.payment, self.evaluation))

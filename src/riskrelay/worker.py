@@ -39,7 +39,7 @@ from riskrelay.kafka.config import consumer_config, producer_config
 from riskrelay.kafka.messages import position
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.metrics import WorkerMetrics
-from riskrelay.models import Family
+from riskrelay.models import FAMILY_SCHEMAS, Family
 from riskrelay.pipeline import EventProcessor, OutputTopics
 from riskrelay.processing.offsets import OffsetTracker
 from riskrelay.processing.scheduler import SubjectScheduler
@@ -50,11 +50,6 @@ from riskrelay.state.store import MemoryStateStore, RocksStateStore, StateStore
 log = logging.getLogger(__name__)
 
 ADAPTERS: tuple[ProviderAdapter, ...] = (Unit21Adapter(),)
-FAMILY_SCHEMAS = {
-    Family.LIFECYCLE: "lifecycle",
-    Family.PAYMENT: "payment",
-    Family.EVALUATION: "evaluation",
-}
 TopicPartitionKey = tuple[str, int]
 
 
@@ -97,7 +92,7 @@ class Worker:
         self._outputs = OutputTopics.from_settings(topics)
         registry = registry_client(registry_url)
         self._inputs = {
-            topics.name(getattr(topics, family.value.lower())): (
+            topics.family_topic(family.value): (
                 family,
                 AvroDecoder(registry, FAMILY_SCHEMAS[family]),
             )

@@ -12,7 +12,8 @@ from riskrelay.settings import Settings
 from riskrelay.state.view import StateView
 
 
-def run_api(settings: Settings) -> None:
+def build_view(settings: Settings) -> StateView:
+    """The state view for these settings, on topics that exist (created if missing)."""
     if not settings.kafka.bootstrap or not settings.registry.url:
         raise ConfigError(
             "the API needs RISKRELAY_KAFKA_BOOTSTRAP and RISKRELAY_SCHEMA_REGISTRY_URL"
@@ -20,11 +21,13 @@ def run_api(settings: Settings) -> None:
     ensure_topics(
         settings.kafka.bootstrap, topic_specs(settings), settings.kafka.replication_factor
     )
-    topic = settings.topics.name(settings.topics.event_state)
-    view = StateView(
+    return StateView(
         settings.kafka.bootstrap,
-        topic,
+        settings.topics.name(settings.topics.event_state),
         AvroDecoder(registry_client(settings.registry.url), "event_state"),
     )
-    app = create_app(view, settings.api.retry_after_s)
+
+
+def run_api(settings: Settings) -> None:
+    app = create_app(build_view(settings), settings.api.retry_after_s)
     uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="warning")

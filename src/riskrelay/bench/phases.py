@@ -34,7 +34,6 @@ from riskrelay.bench.profile import Profiler
 from riskrelay.bench.stack import BenchStack
 from riskrelay.errors import RiskRelayError
 from riskrelay.models import Family
-from riskrelay.sdk.producer import family_topic
 from riskrelay.settings import TopicSettings
 
 POLL_S = 0.25
@@ -101,7 +100,7 @@ class Phases:
         return self.progress.add_task(description, total=total)
 
     def _publisher(self, bootstrap: str, topics: TopicSettings, linger_ms: int) -> Publisher:
-        topic = family_topic(topics, Family.LIFECYCLE)
+        topic = topics.family_topic(Family.LIFECYCLE.value)
         return Publisher(bootstrap, self.stack.registry_url, topic, self.source, linger_ms)
 
     def _preload(self, bootstrap: str, topics: TopicSettings, tag: str, count: int) -> float:

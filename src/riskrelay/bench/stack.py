@@ -3,7 +3,7 @@
 A bench measures one real ``riskrelay worker`` process, so everything around it runs as
 it would in production: the embedded broker (or ``RISKRELAY_KAFKA_BOOTSTRAP``), the local
 schema registry and the Unit21 sandbox, each its own process started through
-``dev.processes``. Every child lives in its own session (a Ctrl-C reaches only the bench,
+``riskrelay.processes``. Every child lives in its own session (a Ctrl-C reaches only the bench,
 which then stops them in order) and all data lives in one temporary directory removed at
 the end, so a finished or interrupted run leaves no process, port or file behind.
 """

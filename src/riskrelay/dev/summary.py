@@ -49,20 +49,23 @@ def parse_metrics(text: str) -> Summary:
     return summary
 
 
+def fetch_metrics(metrics_url: str, timeout_s: float = 2.0) -> str:
+    with urllib.request.urlopen(metrics_url, timeout=timeout_s) as response:
+        text: str = response.read().decode()
+        return text
+
+
 def scrape(metrics_url: str, timeout_s: float = 2.0) -> Summary | None:
     try:
-        with urllib.request.urlopen(metrics_url, timeout=timeout_s) as response:
-            return parse_metrics(response.read().decode())
+        return parse_metrics(fetch_metrics(metrics_url, timeout_s))
     except (urllib.error.URLError, OSError):
         return None
 
 
 def scrape_samples(metrics_url: str, sample: str, labels: dict[str, str]) -> float:
     """Sum of the samples named ``sample`` whose labels include ``labels`` (0 if none)."""
-    with urllib.request.urlopen(metrics_url, timeout=2.0) as response:
-        text = response.read().decode()
     total = 0.0
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(fetch_metrics(metrics_url)):
         for s in family.samples:
             if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
                 total += s.value

@@ -47,6 +47,3 @@ class RecordCollector:
         """Everything sent since the last take, in order."""
         records, self._buffer = self._buffer, []
         return records
-
-    def __len__(self) -> int:
-        return len(self._buffer)

@@ -10,24 +10,14 @@ from confluent_kafka import KafkaError, Message, Producer
 from riskrelay.decode.avro import AvroEncoder, registry_client
 from riskrelay.errors import BrokerError, ValidationError
 from riskrelay.kafka.config import producer_config
-from riskrelay.models import AvroRecord, Family
+from riskrelay.models import FAMILY_SCHEMAS, AvroRecord, Family
 from riskrelay.settings import TopicSettings
-
-FAMILY_SCHEMAS = {
-    Family.LIFECYCLE: "lifecycle",
-    Family.PAYMENT: "payment",
-    Family.EVALUATION: "evaluation",
-}
-
-
-def family_topic(topics: TopicSettings, family: Family) -> str:
-    return topics.name(getattr(topics, family.value.lower()))
 
 
 class EventProducer:
     def __init__(self, bootstrap: str, registry_url: str, topics: TopicSettings) -> None:
         client = registry_client(registry_url)
-        self._topics = {family: family_topic(topics, family) for family in Family}
+        self._topics = {family: topics.family_topic(family.value) for family in Family}
         self._encoders = {
             family: AvroEncoder(client, self._topics[family], schema)
             for family, schema in FAMILY_SCHEMAS.items()
