@@ -17,9 +17,10 @@ from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryErro
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
 from riskrelay.kafka.messages import header_list, position
 from riskrelay.metrics import WorkerMetrics
-from riskrelay.models import AvroRecord, CanonicalEvent, Family
-from riskrelay.normalize import normalize
+from riskrelay.models import AvroRecord, CanonicalEvent, Envelope, Family
+from riskrelay.normalize import normalize, without_secrets
 from riskrelay.settings import TopicSettings
+from riskrelay.state.identities import IdentityTable, identity_record
 from riskrelay.state.snapshot import (
     Decision,
     Verdict,
@@ -42,6 +43,7 @@ class OutputTopics:
     normalized: str
     deliveries: str
     event_state: str
+    identities: str
     dlq: str
 
     @classmethod
@@ -50,6 +52,7 @@ class OutputTopics:
             normalized=topics.name(topics.normalized),
             deliveries=topics.name(topics.deliveries),
             event_state=topics.name(topics.event_state),
+            identities=topics.name(topics.identities),
             dlq=topics.name(topics.dlq),
         )
 
@@ -69,6 +72,7 @@ class EventProcessor:
         inputs: dict[str, tuple[Family, AvroDecoder]],
         outputs: OutputTopics,
         store: StateStore,
+        identities: IdentityTable,
         dispatcher: Dispatcher,
         collector: RecordCollector,
         metrics: WorkerMetrics,
@@ -77,6 +81,7 @@ class EventProcessor:
         self._inputs = inputs
         self._out = outputs
         self._store = store
+        self._identities = identities
         # Snapshots of versions in flight and not yet written (see flush_pending).
         self._pending: dict[tuple[int, str], AvroRecord] = {}
         self._dispatcher = dispatcher
@@ -143,12 +148,17 @@ class EventProcessor:
         in_flight = (partition, envelope.event_id)
         self._pending[in_flight] = pending
         try:
-            outcomes = await self._dispatcher.deliver(todo, envelope, body, version)
+            outcomes = await self._dispatcher.deliver(
+                todo, envelope, body, version, self._identities.partition(partition)
+            )
         finally:
             self._pending.pop(in_flight, None)
         for outcome in outcomes:
+            self._keep_identities(envelope, outcome)
             entries[outcome.provider] = self._record_outcome(message, body, outcome)
 
+        # Credentials an event carries for one provider call stop here.
+        body = without_secrets(body)
         self._collector.send(
             OutputRecord(self._out.normalized, partition, envelope.subject_id, body)
         )
@@ -162,6 +172,23 @@ class EventProcessor:
             self._clock(),
         )
         self._put_state(partition, envelope.event_id, completed)
+
+    def _keep_identities(self, envelope: Envelope, outcome: DeliveryOutcome) -> None:
+        """Make what the provider answered usable by the next event at once, and durable
+        with this event's outputs (same transaction)."""
+        partition = envelope.source.partition
+        for identity in outcome.learned:
+            self._identities.put(partition, identity)
+            self._collector.send(
+                OutputRecord(
+                    self._out.identities,
+                    partition,
+                    identity.record_key,
+                    identity_record(
+                        identity, envelope.subject_id, envelope.event_id, outcome.completed_at
+                    ),
+                )
+            )
 
     def _record_outcome(
         self, message: Message, body: AvroRecord, outcome: DeliveryOutcome

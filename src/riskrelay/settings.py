@@ -43,6 +43,7 @@ class TopicSettings(BaseSettings):
     normalized: str = "risk.normalized.v1"
     deliveries: str = "risk.deliveries.v1"
     event_state: str = "risk.event-state.v1"
+    identities: str = "risk.identities.v1"
     dlq: str = "risk.dlq.v1"
     schemas: str = "_schemas"
 

@@ -44,8 +44,9 @@ from riskrelay.pipeline import EventProcessor, OutputTopics
 from riskrelay.processing.offsets import OffsetTracker
 from riskrelay.processing.scheduler import SubjectScheduler
 from riskrelay.settings import Settings
+from riskrelay.state.identities import IdentityTable
 from riskrelay.state.reader import StateTopicReader, state_consumer
-from riskrelay.state.store import MemoryStateStore, RocksStateStore, StateStore
+from riskrelay.state.store import StateStore, bytes_store
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,24 @@ class Worker:
                 out.normalized: AvroEncoder(registry, out.normalized, "normalized"),
                 out.deliveries: AvroEncoder(registry, out.deliveries, "delivery_result"),
                 out.event_state: AvroEncoder(registry, out.event_state, "event_state"),
+                out.identities: AvroEncoder(registry, out.identities, "identity"),
                 out.dlq: AvroEncoder(registry, out.dlq, "dlq"),
             }
         )
-        self._store: StateStore = (
-            RocksStateStore() if settings.worker.state_store == "rocksdb" else MemoryStateStore()
+        self._identity_decoder = AvroDecoder(registry, "identity")
+        self._store = StateStore(bytes_store(settings.worker.state_store))
+        self._identities = IdentityTable(
+            bytes_store(settings.worker.state_store, prefix="riskrelay-identities-")
         )
         self._dispatcher = Dispatcher(providers, metrics)
         self.processor = EventProcessor(
-            self._inputs, out, self._store, self._dispatcher, self._collector, metrics
+            self._inputs,
+            out,
+            self._store,
+            self._identities,
+            self._dispatcher,
+            self._collector,
+            metrics,
         )
         worker = settings.worker
         static = {"group.instance.id": worker.instance_id} if worker.instance_id else {}
@@ -190,26 +200,27 @@ class Worker:
         self._group_metadata = consumer.consumer_group_metadata()
         numbers = sorted({tp.partition for tp in partitions})
         start = time.perf_counter()
-        reader = StateTopicReader(
-            state_consumer(self._bootstrap),
-            self._outputs.event_state,
-            self._state_decoder,
-            self._store.put,
-        )
-        try:
-            reader.assign(numbers)
-            reader.catch_up(numbers)
-        finally:
-            reader.close()
+        restored = 0
+        for topic, decoder, apply in (
+            (self._outputs.event_state, self._state_decoder, self._store.put),
+            (self._outputs.identities, self._identity_decoder, self._identities.apply),
+        ):
+            reader = StateTopicReader(state_consumer(self._bootstrap), topic, decoder, apply)
+            try:
+                reader.assign(numbers)
+                reader.catch_up(numbers)
+            finally:
+                reader.close()
+            restored += reader.records_applied
         elapsed = time.perf_counter() - start
         self._metrics.state_restore.observe(elapsed)
         self._owned.update((tp.topic, tp.partition) for tp in partitions)
         self._metrics.assigned_partitions.set(len(self._owned))
         self._paused = False
         log.info(
-            "assigned %s; restored %d state records in %.2fs",
+            "assigned %s; restored %d state and identity records in %.2fs",
             [f"{tp.topic}[{tp.partition}]" for tp in partitions],
-            reader.records_applied,
+            restored,
             elapsed,
         )
 
@@ -244,6 +255,7 @@ class Worker:
         for number in {p for _, p in keys}:
             if not any(p == number for _, p in self._owned):
                 self._store.drop(number)
+                self._identities.drop(number)
         log.info("released %s", [f"{t}[{p}]" for t, p in keys])
 
     # -- the loops -------------------------------------------------------------------
@@ -305,6 +317,7 @@ class Worker:
         await asyncio.to_thread(self._consumer.close)
         await asyncio.to_thread(self._producer.flush, 10)
         self._store.close()
+        self._identities.close()
 
 
 def tune_garbage_collector() -> None:

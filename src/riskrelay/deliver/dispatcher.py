@@ -16,6 +16,7 @@ from riskrelay.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, Envelope
 from riskrelay.settings import ProviderSettings
+from riskrelay.state.identities import Identity, IdentityLookup
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ def build_provider(adapter: ProviderAdapter, settings: ProviderSettings) -> Prov
     return Provider(adapter, ProviderLane(adapter.name, http, policy))
 
 
+MAX_STEPS = 3
+"""Calls one event may take at one provider: prerequisites (an applicant to create) and
+its own call. More means an adapter keeps asking for prerequisites: a bug, not a retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryOutcome:
     provider: str
@@ -56,6 +62,7 @@ class DeliveryOutcome:
     result: CallResult
     response_ref: str | None
     completed_at: datetime
+    learned: tuple[Identity, ...] = ()
 
     @property
     def delivered(self) -> bool:
@@ -77,14 +84,42 @@ class Dispatcher:
     def route(self, envelope: Envelope) -> list[Provider]:
         return [p for p in self.providers if p.adapter.accepts(envelope)]
 
+    async def _steps(
+        self,
+        provider: Provider,
+        body: AvroRecord,
+        version: int,
+        identities: IdentityLookup,
+        learned: list[Identity],
+    ) -> tuple[str, CallResult]:
+        """Send the event's calls in turn: prerequisites first, then its own."""
+        adapter, attempts = provider.adapter, []
+        known = _Learned(identities, learned)
+        for _ in range(MAX_STEPS):
+            request = adapter.build_request(body, version, known)
+            result = await provider.lane.call(request)
+            attempts.extend(result.attempts)
+            if result.response is not None:
+                learned.extend(adapter.learn(body, request, result.response))
+            if result.error is not None or not request.prerequisite:
+                return request.endpoint, CallResult(attempts, result.response, result.error)
+        error = PermanentDeliveryError(f"{adapter.name}: more than {MAX_STEPS} calls needed")
+        return request.endpoint, CallResult(attempts, None, error)
+
     async def _deliver_one(
-        self, provider: Provider, envelope: Envelope, body: AvroRecord, version: int
+        self,
+        provider: Provider,
+        envelope: Envelope,
+        body: AvroRecord,
+        version: int,
+        identities: IdentityLookup,
     ) -> DeliveryOutcome:
         endpoint = ""
+        learned: list[Identity] = []
         try:
-            request = provider.adapter.build_request(body, version)
-            endpoint = request.endpoint
-            result = await provider.lane.call(request)
+            endpoint, result = await self._steps(provider, body, version, identities, learned)
+        except PermanentDeliveryError as exc:  # the adapter refused the event
+            result = CallResult([], None, exc)
         except Exception as exc:  # a bug here must not take the other providers down
             log.exception("delivery to %s failed unexpectedly", provider.name)
             error = PermanentDeliveryError(f"internal error: {type(exc).__name__}: {exc}")
@@ -96,21 +131,40 @@ class Dispatcher:
             provider.lane.metrics.end_to_end.observe(
                 (completed_at - envelope.occurred_at).total_seconds()
             )
-        return DeliveryOutcome(provider.name, endpoint, result, ref, completed_at)
+        return DeliveryOutcome(provider.name, endpoint, result, ref, completed_at, tuple(learned))
 
     async def deliver(
-        self, providers: list[Provider], envelope: Envelope, body: AvroRecord, version: int
+        self,
+        providers: list[Provider],
+        envelope: Envelope,
+        body: AvroRecord,
+        version: int,
+        identities: IdentityLookup,
     ) -> list[DeliveryOutcome]:
         """One outcome per provider, in order. Each provider is delivered to concurrently
         and on its own lane, so a slow or failing one delays no other's outcome."""
         if len(providers) == 1:  # the common case: no task to spawn and gather
-            return [await self._deliver_one(providers[0], envelope, body, version)]
+            return [await self._deliver_one(providers[0], envelope, body, version, identities)]
         return list(
             await asyncio.gather(
-                *(self._deliver_one(p, envelope, body, version) for p in providers)
+                *(self._deliver_one(p, envelope, body, version, identities) for p in providers)
             )
         )
 
     async def close(self) -> None:
         for provider in self.providers:
             await provider.lane.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Learned:
+    """The partition's identities plus those this delivery has just learned."""
+
+    known: IdentityLookup
+    learned: list[Identity]
+
+    def get(self, table: str, key: str) -> str | None:
+        for identity in reversed(self.learned):
+            if identity.table == table and identity.key == key:
+                return identity.value
+        return self.known.get(table, key)

@@ -41,13 +41,17 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def classify(response: ProviderResponse) -> DeliveryError | None:
+def classify(
+    response: ProviderResponse, request: ProviderRequest | None = None
+) -> DeliveryError | None:
     """None for success, else the error this status means for the event."""
     status = response.status
     if 200 <= status < 300:
         return None
+    if request is not None and status in request.accept_statuses:
+        return None
     message = f"HTTP {status}: {response.body[:500]}"
-    if status in RETRYABLE_STATUSES:
+    if status in RETRYABLE_STATUSES or (request is not None and status in request.retry_statuses):
         return TransientDeliveryError(
             message,
             status=status,
@@ -125,7 +129,7 @@ class ProviderHttp:
             error.attempt = Attempt(started_at, duration, None, text)
             raise error from exc
         duration = (time.perf_counter() - start) * 1000
-        failure = classify(response)
+        failure = classify(response, request)
         attempt = Attempt(
             started_at, duration, response.status, None if failure is None else str(failure)
         )

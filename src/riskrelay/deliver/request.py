@@ -9,11 +9,24 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class ProviderRequest:
+    """One HTTP call. ``headers`` add to (and may replace) the provider's auth headers.
+
+    ``prerequisite``: the call only establishes an identity the event's own call needs
+    (e.g. a Dataspike applicant); the dispatcher then asks the adapter for the next call.
+    ``accept_statuses``: non-2xx statuses that are an answer for this call, not a failure
+    (e.g. 409 from an applicant create whose body names the existing applicant).
+    ``retry_statuses``: statuses that are transient for this call only (e.g. Unit21's 423
+    on an update of an event it has not finished processing).
+    """
+
     method: str
     path: str
     json: Any = None
     form: list[tuple[str, str]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    prerequisite: bool = False
+    accept_statuses: frozenset[int] = frozenset()
+    retry_statuses: frozenset[int] = frozenset()
 
     @property
     def endpoint(self) -> str:

@@ -29,11 +29,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         "retention.ms": str(STATE_RETENTION_MS),
     }
     plain = {"cleanup.policy": "delete"}
+    # Provider identities must outlive any event: a second applicant for a subject is
+    # exactly what the map exists to prevent. Compaction only, no deletion by age.
+    compacted = {"cleanup.policy": "compact"}
     return [
         *(TopicSpec(name, n, plain) for name in topics.inputs),
         TopicSpec(topics.name(topics.normalized), n, plain),
         TopicSpec(topics.name(topics.deliveries), n, plain),
         TopicSpec(topics.name(topics.event_state), n, compacted_with_retention),
+        TopicSpec(topics.name(topics.identities), n, compacted),
         TopicSpec(topics.name(topics.dlq), n, plain),
     ]
 

@@ -22,6 +22,7 @@ SCHEMA_NAMES = (
     "event_state",
     "delivery_result",
     "dlq",
+    "identity",
 )
 
 

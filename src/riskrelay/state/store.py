@@ -54,34 +54,27 @@ class SnapshotCodec:
         return record
 
 
-class StateStore(Protocol):
-    def get(self, partition: int, event_id: str) -> AvroRecord | None: ...
+class BytesStore(Protocol):
+    """Values by (partition, key), as bytes: the storage under every co-partitioned table."""
 
-    def put(self, partition: int, event_id: str, state: AvroRecord) -> None: ...
+    def get(self, partition: int, key: str) -> bytes | None: ...
 
-    def put_encoded(self, partition: int, event_id: str, body: bytes) -> None:
-        """Store a snapshot already encoded with ``event_state.avsc`` (no header)."""
-        ...
+    def put(self, partition: int, key: str, value: bytes) -> None: ...
 
     def drop(self, partition: int) -> None: ...
 
     def close(self) -> None: ...
 
 
-class MemoryStateStore:
+class MemoryBytesStore:
     def __init__(self) -> None:
-        self._codec = SnapshotCodec()
         self._partitions: dict[int, dict[str, bytes]] = {}
 
-    def get(self, partition: int, event_id: str) -> AvroRecord | None:
-        body = self._partitions.get(partition, {}).get(event_id)
-        return None if body is None else self._codec.decode(body)
+    def get(self, partition: int, key: str) -> bytes | None:
+        return self._partitions.get(partition, {}).get(key)
 
-    def put(self, partition: int, event_id: str, state: AvroRecord) -> None:
-        self.put_encoded(partition, event_id, self._codec.encode(state))
-
-    def put_encoded(self, partition: int, event_id: str, body: bytes) -> None:
-        self._partitions.setdefault(partition, {})[event_id] = body
+    def put(self, partition: int, key: str, value: bytes) -> None:
+        self._partitions.setdefault(partition, {})[key] = value
 
     def drop(self, partition: int) -> None:
         self._partitions.pop(partition, None)
@@ -93,14 +86,12 @@ class MemoryStateStore:
         self._partitions.clear()
 
 
-class RocksStateStore:
-    def __init__(self, directory: Path | None = None) -> None:
+class RocksBytesStore:
+    def __init__(self, directory: Path | None = None, prefix: str = "riskrelay-state-") -> None:
         import rocksdict
 
         self._owned_dir = directory is None
-        self._dir = (
-            Path(tempfile.mkdtemp(prefix="riskrelay-state-")) if directory is None else directory
-        )
+        self._dir = Path(tempfile.mkdtemp(prefix=prefix)) if directory is None else directory
         self._dir.mkdir(parents=True, exist_ok=True)
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
@@ -109,17 +100,13 @@ class RocksStateStore:
         options.set_write_buffer_size(MEMTABLE_BYTES)
         options.set_max_write_buffer_number(2)
         self._db = rocksdict.Rdict(str(self._dir / "state"), options=options)
-        self._codec = SnapshotCodec()
 
-    def get(self, partition: int, event_id: str) -> AvroRecord | None:
-        body = self._db.get(_key(partition, event_id))
-        return None if body is None else self._codec.decode(body)
+    def get(self, partition: int, key: str) -> bytes | None:
+        value = self._db.get(_key(partition, key))
+        return None if value is None else bytes(value)
 
-    def put(self, partition: int, event_id: str, state: AvroRecord) -> None:
-        self.put_encoded(partition, event_id, self._codec.encode(state))
-
-    def put_encoded(self, partition: int, event_id: str, body: bytes) -> None:
-        self._db[_key(partition, event_id)] = body
+    def put(self, partition: int, key: str, value: bytes) -> None:
+        self._db[_key(partition, key)] = value
 
     def drop(self, partition: int) -> None:
         self._db.delete_range(*_prefix(partition))
@@ -128,3 +115,47 @@ class RocksStateStore:
         self._db.close()
         if self._owned_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def bytes_store(kind: str, prefix: str = "riskrelay-state-") -> BytesStore:
+    """The backend ``RISKRELAY_WORKER_STATE_STORE`` names (``rocksdb`` or ``memory``)."""
+    return RocksBytesStore(prefix=prefix) if kind == "rocksdb" else MemoryBytesStore()
+
+
+class StateStore:
+    """Event-state snapshots over a ``BytesStore``."""
+
+    def __init__(self, backend: BytesStore) -> None:
+        self._backend = backend
+        self._codec = SnapshotCodec()
+
+    def get(self, partition: int, event_id: str) -> AvroRecord | None:
+        body = self._backend.get(partition, event_id)
+        return None if body is None else self._codec.decode(body)
+
+    def put(self, partition: int, event_id: str, state: AvroRecord) -> None:
+        self.put_encoded(partition, event_id, self._codec.encode(state))
+
+    def put_encoded(self, partition: int, event_id: str, body: bytes) -> None:
+        """Store a snapshot already encoded with ``event_state.avsc`` (no header)."""
+        self._backend.put(partition, event_id, body)
+
+    def drop(self, partition: int) -> None:
+        self._backend.drop(partition)
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+class MemoryStateStore(StateStore):
+    def __init__(self) -> None:
+        self._memory = MemoryBytesStore()
+        super().__init__(self._memory)
+
+    def size(self) -> int:
+        return self._memory.size()
+
+
+class RocksStateStore(StateStore):
+    def __init__(self, directory: Path | None = None) -> None:
+        super().__init__(RocksBytesStore(directory))

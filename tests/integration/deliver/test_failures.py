@@ -12,6 +12,7 @@ from riskrelay.deliver.http import ProviderHttp
 from riskrelay.deliver.providers.unit21 import Unit21Adapter
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import CanonicalEvent
+from riskrelay.state.identities import NoIdentities
 from tests.integration.deliver.support import (
     KEY,
     SandboxFactory,
@@ -27,7 +28,9 @@ def deliver_all(
     dispatcher: Dispatcher, target: Provider, batch: list[CanonicalEvent]
 ) -> list[asyncio.Task[list[DeliveryOutcome]]]:
     return [
-        asyncio.create_task(dispatcher.deliver([target], event.envelope, event.body, 1))
+        asyncio.create_task(
+            dispatcher.deliver([target], event.envelope, event.body, 1, NoIdentities())
+        )
         for event in batch
     ]
 

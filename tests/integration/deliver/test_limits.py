@@ -11,6 +11,7 @@ import pytest
 
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher, Provider
 from riskrelay.metrics import WorkerMetrics
+from riskrelay.state.identities import NoIdentities
 from tests.integration.deliver.support import (
     SandboxFactory,
     events,
@@ -28,7 +29,7 @@ def run_batch(target: Provider, count: int) -> float:
         dispatcher = Dispatcher([target], WorkerMetrics())
         batch = events(count)
         results = await asyncio.gather(
-            *(dispatcher.deliver([target], e.envelope, e.body, 1) for e in batch)
+            *(dispatcher.deliver([target], e.envelope, e.body, 1, NoIdentities()) for e in batch)
         )
         await dispatcher.close()
         return results
@@ -55,7 +56,9 @@ def test_a_slow_or_down_provider_delays_no_other(
         dispatcher = Dispatcher([bad, good], WorkerMetrics())
         started = datetime.now(UTC)
         tasks = [
-            asyncio.create_task(dispatcher.deliver([bad, good], e.envelope, e.body, 1))
+            asyncio.create_task(
+                dispatcher.deliver([bad, good], e.envelope, e.body, 1, NoIdentities())
+            )
             for e in events(10)
         ]
         await until(lambda: len(received(good_box, 200)) == 10, 1.0, "the healthy provider")

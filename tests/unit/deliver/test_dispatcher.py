@@ -23,6 +23,7 @@ from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, Family, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.settings import Unit21Settings
+from riskrelay.state.identities import NoIdentities
 from tests.unit.deliver.fakes import ScriptedHttp
 
 WHEN = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
@@ -81,7 +82,9 @@ def test_one_providers_bug_does_not_touch_the_others_outcome() -> None:
         )
         == 0
     )
-    outcomes = asyncio.run(dispatcher.deliver([broken, healthy], event.envelope, event.body, 1))
+    outcomes = asyncio.run(
+        dispatcher.deliver([broken, healthy], event.envelope, event.body, 1, NoIdentities())
+    )
     assert [o.provider for o in outcomes] == ["broken", "unit21"]
     assert isinstance(outcomes[0].error, PermanentDeliveryError)
     assert outcomes[1].delivered and outcomes[1].response_ref == "e-1"

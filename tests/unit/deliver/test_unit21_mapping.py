@@ -13,6 +13,7 @@ from riskrelay.deliver.request import ProviderResponse
 from riskrelay.dev.demo import LIFECYCLE_KINDS, lifecycle_event
 from riskrelay.models import Family, SourcePosition
 from riskrelay.normalize import normalize
+from riskrelay.state.identities import NoIdentities
 
 WHEN = datetime(2026, 11, 21, 12, 0, 30, 999000, tzinfo=UTC)
 UNIT21_ACTION_TYPES = {
@@ -66,10 +67,10 @@ def test_challenge_and_profile_details_are_carried() -> None:
 def test_version_one_creates_with_upsert_later_versions_update() -> None:
     adapter = Unit21Adapter()
     body = body_of("SIGN_IN")
-    create = adapter.build_request(body, 1)
+    create = adapter.build_request(body, 1, NoIdentities())
     assert (create.method, create.path) == ("POST", "/v1/events/create")
     assert create.json["options"] == {"upsert_on_conflict": True}
-    update = adapter.build_request({**body, "event_id": "evt/with space"}, 2)
+    update = adapter.build_request({**body, "event_id": "evt/with space"}, 2, NoIdentities())
     assert (update.method, update.path) == ("PUT", "/v1/events/evt%2Fwith%20space/update")
     assert "options" not in update.json
     assert adapter.auth_headers("k") == {"u21-key": "k"}

@@ -7,7 +7,13 @@ import pytest
 
 from riskrelay.models import Envelope, Family, Operation, SourcePosition
 from riskrelay.state.snapshot import delivery_entry, with_completed
-from riskrelay.state.store import MemoryStateStore, RocksStateStore, SnapshotCodec, StateStore
+from riskrelay.state.store import (
+    MemoryStateStore,
+    RocksBytesStore,
+    RocksStateStore,
+    SnapshotCodec,
+    StateStore,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -61,8 +67,9 @@ def test_dropping_a_partition_forgets_only_its_ids(store: StateStore) -> None:
 
 
 def test_a_scratch_directory_is_removed_on_close() -> None:
-    store = RocksStateStore()
-    directory = store._dir
+    backend = RocksBytesStore()
+    store = StateStore(backend)
+    directory = backend._dir
     store.put(0, "e", snapshot("e", 0))
     store.close()
     assert not directory.exists()

@@ -1,4 +1,11 @@
-"""The adapter interface every provider implements."""
+"""The adapter interface every provider implements.
+
+An adapter is pure: it maps a normalized event to HTTP calls and reads identities out of
+responses; the dispatcher does the I/O. Most events take one call. An event whose call
+needs an identity the provider must create first (a Dataspike applicant) takes two: the
+adapter returns the creating call marked ``prerequisite``, the dispatcher sends it, keeps
+what ``learn`` reads from the answer, and asks again.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from typing import Protocol
 
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
 from riskrelay.models import AvroRecord, Envelope
+from riskrelay.state.identities import Identity, IdentityLookup
 
 
 class ProviderAdapter(Protocol):
@@ -19,8 +27,18 @@ class ProviderAdapter(Protocol):
         """Whether this provider takes events of this family and kind at all."""
         ...
 
-    def build_request(self, body: AvroRecord, version: int) -> ProviderRequest:
-        """The provider call for one version of a normalized event (a pure function)."""
+    def build_request(
+        self, body: AvroRecord, version: int, identities: IdentityLookup
+    ) -> ProviderRequest:
+        """The next call for one version of a normalized event, given the identities
+        known so far. Raises ``PermanentDeliveryError`` when the event cannot be sent
+        (e.g. an evaluation event for a payment Stripe never saw)."""
+        ...
+
+    def learn(
+        self, body: AvroRecord, request: ProviderRequest, response: ProviderResponse
+    ) -> list[Identity]:
+        """Identities the answer to ``request`` establishes (usually none)."""
         ...
 
     def response_ref(self, response: ProviderResponse) -> str | None:

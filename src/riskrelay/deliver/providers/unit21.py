@@ -16,6 +16,7 @@ import orjson
 
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
 from riskrelay.models import AvroRecord, Envelope, Family
+from riskrelay.state.identities import Identity, IdentityLookup
 
 # Lifecycle kind → Unit21 action_type (only the kinds Unit21 has a type for).
 ACTION_TYPES: dict[str, str] = {
@@ -133,13 +134,20 @@ class Unit21Adapter:
     def accepts(self, envelope: Envelope) -> bool:
         return envelope.family is Family.LIFECYCLE
 
-    def build_request(self, body: AvroRecord, version: int) -> ProviderRequest:
+    def build_request(
+        self, body: AvroRecord, version: int, identities: IdentityLookup
+    ) -> ProviderRequest:
         event = to_unit21_action(body)
         if version == 1:
             event["options"] = {"upsert_on_conflict": True}
             return ProviderRequest("POST", "/v1/events/create", json=event)
         path = f"/v1/events/{quote(body['event_id'], safe='')}/update"
         return ProviderRequest("PUT", path, json=event)
+
+    def learn(
+        self, body: AvroRecord, request: ProviderRequest, response: ProviderResponse
+    ) -> list[Identity]:
+        return []
 
     def response_ref(self, response: ProviderResponse) -> str | None:
         try:
