@@ -21,6 +21,11 @@ def require_id(value: Any, path: str) -> str:
     return value
 
 
+def lower_or_none(value: str | None) -> str | None:
+    """Codes the contracts spell in lower case (status, channel, card network)."""
+    return None if value is None else value.strip().lower()
+
+
 def kind_of(event_type: str) -> str:
     """``SIGN_IN_FAILURE`` → ``sign_in_failure``: kinds are lower snake case."""
     return event_type.lower()

@@ -7,12 +7,16 @@ from datetime import datetime
 
 from riskrelay.errors import UnknownEventError
 from riskrelay.models import AvroRecord, CanonicalEvent, Family, SourcePosition
+from riskrelay.normalize.evaluation import normalize_evaluation
 from riskrelay.normalize.lifecycle import normalize_lifecycle
+from riskrelay.normalize.payment import normalize_payment
 
 Normalizer = Callable[[AvroRecord, SourcePosition, datetime], CanonicalEvent]
 
 NORMALIZERS: dict[Family, Normalizer] = {
     Family.LIFECYCLE: normalize_lifecycle,
+    Family.PAYMENT: normalize_payment,
+    Family.EVALUATION: normalize_evaluation,
 }
 
 
