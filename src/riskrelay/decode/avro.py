@@ -19,7 +19,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from riskrelay.errors import DecodeError, RegistryError
-from riskrelay.schemas import parsed_schema, schema_text
+from riskrelay.schemas import parsed_schema, schema_text, union_hints, with_union_hints
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
@@ -40,6 +40,7 @@ class AvroEncoder:
 
     def __init__(self, client: SchemaRegistryClient, topic: str, schema_name: str) -> None:
         self._schema = parsed_schema(schema_name)
+        self._hints = union_hints(self._schema)
         try:
             self.schema_id: int = client.register_schema(
                 subject_for(topic), Schema(schema_text(schema_name), "AVRO")
@@ -55,6 +56,8 @@ class AvroEncoder:
     def encode(self, record: dict[str, Any]) -> bytes:
         buffer = io.BytesIO()
         buffer.write(self._header)
+        if self._hints:
+            record = with_union_hints(record, self._hints)
         fastavro.schemaless_writer(buffer, self._schema, record)
         return buffer.getvalue()
 

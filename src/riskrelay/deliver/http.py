@@ -106,7 +106,9 @@ class ProviderHttp:
         on any failure; returns the response on 2xx."""
         session = self._ensure_session()
         auth = self._auth_headers
-        headers = {**auth, **request.headers} if request.headers else auth
+        headers = auth
+        if request.headers:  # a request's own headers win; an empty value removes one
+            headers = {k: v for k, v in {**auth, **request.headers}.items() if v}
         started_at = datetime.now(UTC)
         start = time.perf_counter()
         try:

@@ -42,3 +42,62 @@ def schema_text(name: str) -> str:
 def parsed_schema(name: str) -> Any:
     """fastavro's parsed form, cached: parsing is the costly part."""
     return fastavro.parse_schema(json.loads(schema_text(name)))
+
+
+UnionHints = tuple[tuple[str, str, "UnionHints"], ...]
+_PRIMITIVES = frozenset(("null", "boolean", "int", "long", "float", "double", "bytes", "string"))
+
+
+def _named_records(schema: Any, found: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(schema, list):
+        for branch in schema:
+            _named_records(branch, found)
+    elif isinstance(schema, dict):
+        if schema.get("type") == "record":
+            found.setdefault(schema["name"], schema)
+            for field in schema["fields"]:
+                _named_records(field["type"], found)
+        elif schema.get("type") == "array":
+            _named_records(schema["items"], found)
+        elif schema.get("type") == "map":
+            _named_records(schema["values"], found)
+    return found
+
+
+def union_hints(schema: Any) -> UnionHints:
+    """Where a record's fields are ``["null", <record>]`` unions, recursively: each
+    field's name, the record's full name and the hints inside that record.
+
+    fastavro picks a union branch by validating the value against each branch in turn,
+    which walks the whole nested record before writing it, at every level. Naming the
+    branch (fastavro's tuple notation, see ``with_union_hints``) skips those walks: it
+    halves the encode time of the pipeline's biggest records, which are encoded several
+    times per event.
+    """
+    named = _named_records(schema, {})
+
+    def of(record: Any, depth: int) -> UnionHints:
+        hints: list[tuple[str, str, UnionHints]] = []
+        for field in record["fields"]:
+            branches = field["type"]
+            if not isinstance(branches, list) or len(branches) != 2 or branches[0] != "null":
+                continue
+            branch = branches[1]
+            name = branch.get("name") if isinstance(branch, dict) else branch
+            target = named.get(name) if isinstance(name, str) else None
+            if isinstance(name, str) and target is not None and depth < 8:
+                hints.append((field["name"], name, of(target, depth + 1)))
+        return tuple(hints)
+
+    return of(schema, 0)
+
+
+def with_union_hints(record: dict[str, Any], hints: UnionHints) -> Any:
+    """A copy of ``record`` whose record-union values name their branch (only the dicts
+    on hinted paths are copied; ``record`` is left as it was)."""
+    hinted = dict(record)
+    for name, branch, inner in hints:
+        value = hinted.get(name)
+        if type(value) is dict:
+            hinted[name] = (branch, with_union_hints(value, inner) if inner else value)
+    return hinted

@@ -24,7 +24,7 @@ from typing import Protocol
 import fastavro
 
 from riskrelay.models import AvroRecord
-from riskrelay.schemas import parsed_schema
+from riskrelay.schemas import parsed_schema, union_hints, with_union_hints
 
 MEMTABLE_BYTES = 16 * 1024 * 1024
 
@@ -42,10 +42,11 @@ class SnapshotCodec:
 
     def __init__(self) -> None:
         self._schema = parsed_schema("event_state")
+        self._hints = union_hints(self._schema)
 
     def encode(self, state: AvroRecord) -> bytes:
         buffer = io.BytesIO()
-        fastavro.schemaless_writer(buffer, self._schema, state)
+        fastavro.schemaless_writer(buffer, self._schema, with_union_hints(state, self._hints))
         return buffer.getvalue()
 
     def decode(self, body: bytes) -> AvroRecord:

@@ -38,7 +38,8 @@ class ProviderAdapter(Protocol):
     def learn(
         self, body: AvroRecord, request: ProviderRequest, response: ProviderResponse
     ) -> list[Identity]:
-        """Identities the answer to ``request`` establishes (usually none)."""
+        """Identities the answer to ``request`` establishes (usually none). Raises
+        ``PermanentDeliveryError`` when an answer that must name one does not."""
         ...
 
     def response_ref(self, response: ProviderResponse) -> str | None:
