@@ -70,6 +70,7 @@ class AvroDecoder:
         self._client = client
         self._reader = parsed_schema(schema_name)
         self._writers: dict[int, Any] = {}
+        self._resolve: dict[int, Any] = {}
 
     def _writer(self, schema_id: int) -> Any:
         writer = self._writers.get(schema_id)
@@ -95,6 +96,8 @@ class AvroDecoder:
                 )
             writer = fastavro.parse_schema(json.loads(registered.schema_str))
             self._writers[schema_id] = writer
+            # Resolution against an identical reader schema only costs time.
+            self._resolve[schema_id] = None if writer == self._reader else self._reader
         return writer
 
     def decode(self, data: bytes | None) -> dict[str, Any]:
@@ -107,7 +110,7 @@ class AvroDecoder:
         body = io.BytesIO(data)
         body.seek(_HEADER.size)
         try:
-            record = fastavro.schemaless_reader(body, writer, self._reader)
+            record = fastavro.schemaless_reader(body, writer, self._resolve[schema_id])
         except Exception as exc:  # fastavro raises assorted errors on corrupt bodies
             raise DecodeError(
                 f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}"
