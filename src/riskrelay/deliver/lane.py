@@ -7,7 +7,9 @@ One attempt goes: wait for the breaker (no slot held) → take a slot → ask th
 a permit (it may have opened meanwhile: give the slot back and wait again) → take a rate
 token → send. Back-off sleeps happen with no slot held, so a retrying event holds nothing
 the provider's other events need. Events parked on refused credentials (401/403) or on an
-open breaker just wait; only real failed attempts count against their retry budget.
+open breaker just wait; only real failed attempts count against their retry budget. A
+response saying the provider's quota is spent (``X-RateLimit-Remaining: 0``) holds the
+rate limiter, so new attempts wait for ``X-RateLimit-Reset`` instead of drawing 429s.
 """
 
 from __future__ import annotations
@@ -180,6 +182,7 @@ class ProviderLane:
                     breaker.release(permit)  # cancelled or a bug: the probe slot is free again
                     raise
                 breaker.record(permit, Outcome.SUCCESS)
+                self._limiter.observe(response.headers)
                 self.metrics.observe(attempt)
                 return _Sent(response, None, attempt, permit.probe)
 
