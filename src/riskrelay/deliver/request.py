@@ -34,6 +34,19 @@ class ProviderRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class NothingToSend:
+    """An adapter's answer when the provider already has all it can take of this event
+    (e.g. a new version of a payment whose Stripe evaluation exists: Stripe cannot
+    update one). The delivery is complete without a call; ``reason`` says why."""
+
+    reason: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"none: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderResponse:
     status: int
     body: str

@@ -1,5 +1,5 @@
-"""Demo traffic: a seeded, realistic mix of every lifecycle event kind, a few updates,
-and a few deliberately malformed records so the DLQ path shows too."""
+"""Demo traffic: seeded, realistic events of every kind of the three input families, a
+few updates, and a few deliberately malformed records so the DLQ path shows too."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import random
 import uuid
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from riskrelay.models import AvroRecord
+from riskrelay.models import AvroRecord, Family
 from riskrelay.normalize.money import exponent, to_major
 
 LIFECYCLE_KINDS = (
@@ -458,3 +459,82 @@ def evaluation_event(
     else:
         raise ValueError(f"unknown evaluation event type {event_type!r}")
     return event
+
+
+@dataclass
+class _Subject:
+    """What the stream has said about one subject so far."""
+
+    signed_up: bool = False
+    purchases: list[str] = field(default_factory=list)
+    open_interventions: list[tuple[str, str]] = field(default_factory=list)  # (payment, id)
+
+
+def _feasible(family: Family, kind: str, subject: _Subject) -> bool:
+    if family is not Family.EVALUATION:
+        return True
+    if kind == "USER_INTERVENTION_RESOLVED":
+        return bool(subject.open_interventions)
+    return bool(subject.purchases)
+
+
+def demo_stream(count: int, seed: int = 7) -> Iterator[tuple[Family, AvroRecord]]:
+    """``count`` events of all three families over ``count // 8`` subjects, in an order an
+    upstream could produce: a subject signs up first, evaluations follow one of its
+    purchases, a resolved intervention follows its raised one. Every kind of every
+    family appears at least once; one event in 25 updates an earlier profile change."""
+    rng = random.Random(seed)
+    subjects = [f"user-{i:05d}" for i in range(max(1, count // 8))]
+    seen = {s: _Subject() for s in subjects}
+    now = datetime.now(UTC).replace(microsecond=0)
+    uncovered = [
+        *((Family.LIFECYCLE, k) for k in LIFECYCLE_KINDS if k != "SIGN_UP"),
+        *((Family.PAYMENT, k) for k in PAYMENT_KINDS),
+        *((Family.EVALUATION, k) for k in EVALUATION_KINDS),
+    ]
+    common: list[tuple[Family, str]] = [
+        *((Family.LIFECYCLE, k) for k in _COMMON),
+        *((Family.PAYMENT, "PURCHASE") for _ in range(4)),
+        (Family.PAYMENT, "DEPOSIT"),
+        (Family.PAYMENT, "WITHDRAWAL"),
+        (Family.PAYMENT, "REDEEM"),
+        *((Family.EVALUATION, k) for k in EVALUATION_KINDS),
+    ]
+    last_profile_change: AvroRecord | None = None
+    for i in range(count):
+        name = subjects[i % len(subjects)]
+        subject = seen[name]
+        when = now - timedelta(seconds=count - i)
+        if i % 25 == 24 and last_profile_change is not None:
+            update = {**last_profile_change, "operation": "UPDATE", "occurred_at": when}
+            update["changed_fields"] = ["address", "phone"]
+            last_profile_change = None
+            yield Family.LIFECYCLE, update
+            continue
+        if not subject.signed_up:
+            subject.signed_up = True
+            family, kind = Family.LIFECYCLE, "SIGN_UP"
+        else:
+            todo = [fk for fk in uncovered if _feasible(*fk, subject)]
+            choices = todo or [fk for fk in common if _feasible(*fk, subject)]
+            family, kind = todo[0] if todo else rng.choice(choices)
+            if todo:
+                uncovered.remove(todo[0])
+        if family is Family.LIFECYCLE:
+            event = lifecycle_event(rng, name, kind, when)
+            if kind == "PROFILE_CHANGE":
+                last_profile_change = event
+        elif family is Family.PAYMENT:
+            event = payment_event(rng, name, kind, when)
+            if kind == "PURCHASE":
+                subject.purchases.append(event["payment_id"])
+        elif kind == "USER_INTERVENTION_RESOLVED":
+            payment_id, intervention = subject.open_interventions.pop(0)
+            event = evaluation_event(rng, name, kind, when, payment_id, intervention)
+        else:
+            payment_id = rng.choice(subject.purchases)
+            event = evaluation_event(rng, name, kind, when, payment_id)
+            if kind == "USER_INTERVENTION_RAISED":
+                raised = event["intervention_raised"]["intervention_id"]
+                subject.open_interventions.append((payment_id, raised))
+        yield family, event

@@ -15,7 +15,7 @@ from riskrelay.deliver.lane import ProviderLane
 from riskrelay.deliver.policy import ProviderPolicy
 from riskrelay.deliver.providers.unit21 import Unit21Adapter
 from riskrelay.deliver.ratelimit import RateLimiter
-from riskrelay.deliver.request import ProviderRequest
+from riskrelay.deliver.request import NothingToSend, ProviderRequest
 from riskrelay.deliver.retry import RetryPolicy
 from riskrelay.dev.demo import lifecycle_event
 from riskrelay.errors import ConfigError, PermanentDeliveryError
@@ -23,7 +23,7 @@ from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, Family, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.settings import Unit21Settings
-from riskrelay.state.identities import NoIdentities
+from riskrelay.state.identities import IdentityLookup, NoIdentities
 from tests.unit.deliver.fakes import ScriptedHttp
 
 WHEN = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
@@ -94,6 +94,33 @@ def test_one_providers_bug_does_not_touch_the_others_outcome() -> None:
     assert end_to_end == 1
     asyncio.run(dispatcher.close())
     assert isinstance(healthy.lane.http, ScriptedHttp) and healthy.lane.http.closed
+
+
+class AlreadyThereAdapter(Unit21Adapter):
+    name = "already-there"
+
+    def build_request(
+        self, body: AvroRecord, version: int, identities: IdentityLookup
+    ) -> ProviderRequest | NothingToSend:
+        return NothingToSend("the provider keeps the first version")
+
+
+def test_nothing_to_send_completes_the_delivery_without_a_call() -> None:
+    source = SourcePosition("risk.lifecycle.v1", 0, 0)
+    event = normalize(
+        Family.LIFECYCLE, lifecycle_event(random.Random(1), "user-1", "SIGN_IN", WHEN), source, WHEN
+    )
+    http = ScriptedHttp([500])
+    provider = Provider(
+        AlreadyThereAdapter(), ProviderLane("already-there", http, ProviderPolicy())
+    )
+    dispatcher = Dispatcher([provider], WorkerMetrics())
+    (outcome,) = asyncio.run(
+        dispatcher.deliver([provider], event.envelope, event.body, 2, NoIdentities())
+    )
+    assert outcome.delivered and outcome.result.attempts == []
+    assert outcome.endpoint == "none: the provider keeps the first version"
+    assert http.script == [500]  # never asked
 
 
 def test_rate_limiter_spaces_requests_after_a_one_second_burst() -> None:

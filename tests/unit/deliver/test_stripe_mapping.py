@@ -22,7 +22,7 @@ from riskrelay.deliver.providers.stripe import (
     StripeAdapter,
     idempotency_key,
 )
-from riskrelay.deliver.request import ProviderRequest, ProviderResponse
+from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.dev.demo import EVALUATION_KINDS, PAYMENT_KINDS, evaluation_event, payment_event
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family, Operation, SourcePosition
@@ -309,11 +309,10 @@ def test_what_is_routed_to_stripe() -> None:
 def test_a_payment_with_an_evaluation_gets_no_second_one() -> None:
     body = payment()
     for version in (1, 2):
-        with pytest.raises(PermanentDeliveryError) as refused:
-            StripeAdapter().build_request(body, version, EVALUATED)
-        assert str(refused.value) == (
-            f"payment {PAYMENT_ID} already has Stripe payment evaluation {EVALUATION_ID}, which"
-            f" cannot be updated: version {version} of event {body['event_id']} not sent"
+        answer = StripeAdapter().build_request(body, version, EVALUATED)
+        assert answer == NothingToSend(
+            f"payment {PAYMENT_ID} already has Stripe payment evaluation {EVALUATION_ID},"
+            " which cannot be updated"
         )
 
 
@@ -328,21 +327,23 @@ def test_a_later_version_creates_the_missing_evaluation_under_its_own_key() -> N
     "kind",
     ["DISPUTE_OPENED", "EARLY_FRAUD_WARNING_RECEIVED", "REFUNDED", "USER_INTERVENTION_RESOLVED"],
 )
-def test_later_versions_of_reported_events_are_refused(kind: str) -> None:
-    StripeAdapter().build_request(evaluation(kind), 1, known_for(kind))
-    with pytest.raises(PermanentDeliveryError, match="cannot be updated"):
-        StripeAdapter().build_request(evaluation(kind), 2, known_for(kind))
+def test_later_versions_of_reported_events_send_nothing(kind: str) -> None:
+    first = StripeAdapter().build_request(evaluation(kind), 1, known_for(kind))
+    assert isinstance(first, ProviderRequest)
+    later = StripeAdapter().build_request(evaluation(kind), 2, known_for(kind))
+    assert isinstance(later, NothingToSend)
+    assert later.reason.endswith("reported to Stripe cannot be updated")
 
 
 def test_an_intervention_is_raised_once() -> None:
     body = evaluation("USER_INTERVENTION_RAISED")
     later = StripeAdapter().build_request(body, 2, EVALUATED)  # its key is not known yet
+    assert isinstance(later, ProviderRequest)
     assert later.headers["Idempotency-Key"].endswith(":v2")
     for version in (1, 2):
-        with pytest.raises(
-            PermanentDeliveryError, match="already raised at Stripe, which cannot update it"
-        ):
-            StripeAdapter().build_request(body, version, RAISED_BEFORE)
+        answer = StripeAdapter().build_request(body, version, RAISED_BEFORE)
+        assert isinstance(answer, NothingToSend)
+        assert "already raised at Stripe, which cannot update it" in answer.reason
 
 
 # -- idempotency keys ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from riskrelay.deliver.request import ProviderRequest, ProviderResponse
+from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.models import AvroRecord, Envelope
 from riskrelay.state.identities import Identity, IdentityLookup
 
@@ -29,10 +29,11 @@ class ProviderAdapter(Protocol):
 
     def build_request(
         self, body: AvroRecord, version: int, identities: IdentityLookup
-    ) -> ProviderRequest:
+    ) -> ProviderRequest | NothingToSend:
         """The next call for one version of a normalized event, given the identities
-        known so far. Raises ``PermanentDeliveryError`` when the event cannot be sent
-        (e.g. an evaluation event for a payment Stripe never saw)."""
+        known so far, or ``NothingToSend`` when the provider already has all it can take.
+        Raises ``PermanentDeliveryError`` when the event cannot be sent (e.g. an
+        evaluation event for a payment Stripe never saw)."""
         ...
 
     def learn(

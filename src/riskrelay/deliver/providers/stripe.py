@@ -13,8 +13,9 @@
 - Stripe cannot update an evaluation or a reported event. A later version is sent only
   when it establishes an identity that is still missing (a payment whose first version
   never reached Stripe gets its evaluation; likewise an intervention without key);
-  otherwise it is refused with a ``PermanentDeliveryError`` saying Stripe keeps the
-  first version (docs/providers/stripe.md, "Updates").
+  otherwise the adapter answers ``NothingToSend``: Stripe keeps the first version, the
+  delivery is complete without a call and its endpoint says why (docs/providers/stripe.md,
+  "Updates").
 
 Bodies are form-encoded in bracket notation (``deliver.forms``); the secret key is the
 HTTP Basic username with an empty password.
@@ -31,7 +32,7 @@ from urllib.parse import quote
 import orjson
 
 from riskrelay.deliver.forms import encode_form
-from riskrelay.deliver.request import ProviderRequest, ProviderResponse
+from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
 from riskrelay.normalize.money import lower_currency
@@ -252,7 +253,7 @@ class StripeAdapter:
 
     def build_request(
         self, body: AvroRecord, version: int, identities: IdentityLookup
-    ) -> ProviderRequest:
+    ) -> ProviderRequest | NothingToSend:
         if body["family"] == Family.PAYMENT:
             return self._create(body, version, identities)
         if body["family"] == Family.EVALUATION and body["kind"] in EVENT_DETAILS:
@@ -261,19 +262,19 @@ class StripeAdapter:
 
     def _create(
         self, body: AvroRecord, version: int, identities: IdentityLookup
-    ) -> ProviderRequest:
+    ) -> ProviderRequest | NothingToSend:
         payment_id = body["payment"]["payment_id"]
         existing = identities.get(EVALUATIONS, payment_id)
         if existing is not None:  # an update, or another event about the same payment
-            raise PermanentDeliveryError(
-                f"payment {payment_id} already has Stripe payment evaluation {existing}, which"
-                f" cannot be updated: version {version} of event {body['event_id']} not sent"
+            return NothingToSend(
+                f"payment {payment_id} already has Stripe payment evaluation {existing},"
+                " which cannot be updated"
             )
         return self._request(CREATE_PATH, evaluation_params(body), body, version)
 
     def _report(
         self, body: AvroRecord, version: int, identities: IdentityLookup
-    ) -> ProviderRequest:
+    ) -> ProviderRequest | NothingToSend:
         kind, evaluation = body["kind"], body["evaluation"]
         evaluation_id = identities.get(EVALUATIONS, evaluation["payment_id"])
         if evaluation_id is None:
@@ -285,15 +286,12 @@ class StripeAdapter:
         if kind == "user_intervention_raised":
             intervention_id = evaluation["intervention_raised"]["intervention_id"]
             if identities.get(INTERVENTIONS, intervention_id) is not None:
-                raise PermanentDeliveryError(
-                    f"intervention {intervention_id} was already raised at Stripe, which cannot"
-                    f" update it: version {version} of event {body['event_id']} not sent"
+                return NothingToSend(
+                    f"intervention {intervention_id} was already raised at Stripe,"
+                    " which cannot update it"
                 )
         elif version > 1:  # Stripe appends every report: a second one would count twice
-            raise PermanentDeliveryError(
-                f"a {kind} event reported to Stripe cannot be updated:"
-                f" version {version} of event {body['event_id']} not sent"
-            )
+            return NothingToSend(f"a {kind} event reported to Stripe cannot be updated")
         if kind == "user_intervention_resolved":
             intervention_id = evaluation["intervention_resolved"]["intervention_id"]
             key = identities.get(INTERVENTIONS, intervention_id)
