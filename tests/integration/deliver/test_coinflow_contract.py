@@ -66,7 +66,7 @@ def deliver(sandbox: SandboxThread, envelope: Envelope, body: AvroRecord) -> Del
     async def scenario() -> DeliveryOutcome:
         dispatcher = Dispatcher([target], WorkerMetrics())
         try:
-            assert dispatcher.route(envelope) == [target]
+            assert list(dispatcher.route(envelope)) == [target]
             [outcome] = await dispatcher.deliver([target], envelope, body, 1, NoIdentities())
         finally:
             await dispatcher.close()
