@@ -70,6 +70,7 @@ class DeliveryError(RiskRelayError):
         self.status = status
         self.body = body
         self.attempt: Attempt | None = None
+        self.headers: dict[str, str] = {}  # of the response, when there was one
 
 
 class TransientDeliveryError(DeliveryError):

@@ -137,5 +137,6 @@ class ProviderHttp:
         )
         if failure is not None:
             failure.attempt = attempt
+            failure.headers = response.headers
             raise failure
         return response, attempt

@@ -176,6 +176,7 @@ class ProviderLane:
                     if outcome is Outcome.CREDENTIALS:
                         self.metrics.auth_failures.inc()
                     breaker.record(permit, outcome)
+                    self._limiter.observe(error.headers)  # a 429 may say when quota returns
                     self.metrics.observe(error.attempt)
                     return _Sent(None, error, error.attempt, permit.probe)
                 except BaseException:

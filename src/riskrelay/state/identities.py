@@ -3,6 +3,8 @@
 - ``dataspike.applicant``: subject id → Dataspike applicant id (created on first use)
 - ``stripe.evaluation``: payment id → Stripe payment evaluation id
 - ``stripe.intervention``: intervention id → the ``key`` Stripe returned when it was raised
+- ``unit21.payment_event``: payment id → the event id Unit21 knows the payment by (the
+  ``parents`` of its later evaluation events)
 
 They live like the event state: a compacted topic keyed by ``<table>/<key>``, each entry
 written to the partition of the input event that learned it. Every event of a subject
