@@ -1,5 +1,5 @@
 """Coinflow: chargeback-protection events and EVM credits authorization (providers.md §1-2,
-seeds 000 and 001; ``docs/providers/coinflow.md`` has the field mapping).
+seeds 000 and 001; ``docs/providers.md`` has the field mapping).
 
 Lifecycle events become ``POST /api/events`` reports under the merchant key. A redeem
 payment becomes ``POST /api/redeem/evm/creditsAuthMsg`` under the *end user's* credentials

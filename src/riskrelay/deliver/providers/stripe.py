@@ -14,8 +14,8 @@
   when it establishes an identity that is still missing (a payment whose first version
   never reached Stripe gets its evaluation; likewise an intervention without key);
   otherwise the adapter answers ``NothingToSend``: Stripe keeps the first version, the
-  delivery is complete without a call and its endpoint says why (docs/providers/stripe.md,
-  "Updates").
+  delivery is complete without a call and its endpoint says why (docs/providers.md,
+  Stripe, "Updates").
 
 Bodies are form-encoded in bracket notation (``deliver.forms``); the secret key is the
 HTTP Basic username with an empty password.

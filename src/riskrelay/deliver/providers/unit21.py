@@ -1,4 +1,4 @@
-"""Unit21 events API (providers.md §3, seed 002; mapping tables in docs/providers/unit21.md).
+"""Unit21 events API (providers.md §3, seed 002; mapping tables in docs/providers.md).
 
 Lifecycle events become *action* events; payments and payment evaluations become
 *transaction* events. Version 1 is a create with ``upsert_on_conflict: true``: a
