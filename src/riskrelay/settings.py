@@ -144,11 +144,20 @@ class WorkerSettings(BaseSettings):
 
 
 class ApiSettings(BaseSettings):
+    """The HTTP API. ``keys``: ``name:scope[+scope]:secret,...`` (scopes ``ingest``,
+    ``read``), and/or a file of such entries; the API does not start without a key."""
+
     model_config = _config("RISKRELAY_API_")
 
     host: str = "127.0.0.1"
     port: int = 8080
     retry_after_s: int = Field(default=1, ge=1)
+    keys: SecretStr | None = None
+    keys_file: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    publish_timeout_s: float = Field(default=10.0, gt=0)
+    accepted_max_events: int = Field(default=100_000, ge=1)
+    accepted_ttl_s: float = Field(default=300.0, gt=0)
 
 
 class DevSettings(BaseSettings):

@@ -1,10 +1,13 @@
-"""Run the API with uvicorn until SIGINT/SIGTERM."""
+"""Run the API (reads and ingest) with uvicorn until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import uvicorn
+from fastapi import FastAPI
 
 from riskrelay.api.app import create_app
+from riskrelay.api.auth import load_keys
+from riskrelay.api.ingest import kafka_publisher
 from riskrelay.decode.avro import AvroDecoder, registry_client
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.topics import ensure_topics, topic_specs
@@ -28,6 +31,21 @@ def build_view(settings: Settings) -> StateView:
     )
 
 
+def build_app(settings: Settings) -> FastAPI:
+    """The API for these settings: keys checked first (a one-line error without them),
+    then the state view and the ingest producer (schemas registered at start)."""
+    keys = load_keys(settings.api)
+    publisher = kafka_publisher(
+        settings.kafka.bootstrap,
+        settings.registry.url,
+        settings.topics,
+        settings.api.publish_timeout_s,
+    )
+    return create_app(build_view(settings), settings.api, keys=keys, publisher=publisher)
+
+
 def run_api(settings: Settings) -> None:
-    app = create_app(build_view(settings), settings.api.retry_after_s)
+    app = build_app(settings)
+    # At "warning" uvicorn writes no access lines; they would hold the method, path and
+    # client address only, never headers (keys) or bodies.
     uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level="warning")

@@ -38,6 +38,10 @@ def print_urls(console: Console, urls: StackUrls) -> None:
         where = "sandbox" if provider in urls.sandboxed else "external"
         console.print(f"  {provider:<11} {url} ({where})")
     console.print(f"  api         {urls.api}/v1/events/<event_id>")
+    if urls.api_key:
+        console.print(f"  api key     {urls.api_key} (X-API-Key, generated)")
+    else:
+        console.print("  api key     as configured (RISKRELAY_API_KEYS or RISKRELAY_API_KEYS_FILE)")
     console.print(f"  metrics     {urls.metrics}")
 
 

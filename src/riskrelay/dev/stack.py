@@ -5,6 +5,7 @@ exactly as they would be deployed."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,17 @@ class StackUrls:
     metrics: str = ""
     providers: dict[str, str] = field(default_factory=dict)
     sandboxed: list[str] = field(default_factory=list)
+    api_key: str | None = None  # generated for this run; None when configured
+
+
+def dev_api_key(env: dict[str, str]) -> str | None:
+    """Serve the API with the configured keys, or else a fresh development key with
+    both scopes, returned so it can be printed (the API does not start without one)."""
+    if env.get("RISKRELAY_API_KEYS") or env.get("RISKRELAY_API_KEYS_FILE"):
+        return None
+    secret = secrets.token_urlsafe(24)
+    env["RISKRELAY_API_KEYS"] = f"dev:ingest+read:{secret}"
+    return secret
 
 
 class LocalStack:
@@ -113,6 +125,7 @@ class LocalStack:
         self._spawn("worker", ["worker"], self.urls.metrics)
         self.urls.api = f"http://{s.api.host}:{s.api.port}"
         env["RISKRELAY_API_HOST"] = s.api.host
+        self.urls.api_key = dev_api_key(env)
         self._spawn("api", ["api"], f"{self.urls.api}/readyz")
         return self.urls
 
