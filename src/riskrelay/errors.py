@@ -90,5 +90,11 @@ class PermanentDeliveryError(DeliveryError):
     pass
 
 
+class AwaitingIdentityError(DeliveryError):
+    """The event needs an identity another input topic's event establishes (a Stripe
+    evaluation event needs its payment's evaluation, and payments arrive on another
+    topic, in no order relative to evaluations). The event waits for it, bounded."""
+
+
 class CredentialsError(DeliveryError):
     """401/403. The event is fine; our key is not. Never a reason to dead-letter."""

@@ -24,7 +24,7 @@ from riskrelay.deliver.providers.stripe import (
 )
 from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.dev.demo import EVALUATION_KINDS, PAYMENT_KINDS, evaluation_event, payment_event
-from riskrelay.errors import PermanentDeliveryError
+from riskrelay.errors import AwaitingIdentityError, PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family, Operation, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.sandbox.forms import parse_form
@@ -246,9 +246,9 @@ def test_every_schema_symbol_is_a_value_the_sandbox_accepts(
         validate_event(event, "events[0]")  # raises Invalid on anything Stripe refuses
 
 
-def test_an_evaluation_for_a_payment_stripe_never_saw_is_refused() -> None:
+def test_an_evaluation_for_a_payment_stripe_has_not_seen_awaits_it() -> None:
     body = evaluation("REFUNDED")
-    with pytest.raises(PermanentDeliveryError) as refused:
+    with pytest.raises(AwaitingIdentityError) as refused:
         StripeAdapter().build_request(body, 1, NoIdentities())
     assert str(refused.value) == (
         f"no Stripe payment evaluation for payment {PAYMENT_ID}"

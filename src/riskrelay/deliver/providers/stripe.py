@@ -33,7 +33,7 @@ import orjson
 
 from riskrelay.deliver.forms import encode_form
 from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
-from riskrelay.errors import PermanentDeliveryError
+from riskrelay.errors import AwaitingIdentityError, PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
 from riskrelay.normalize.money import lower_currency
 from riskrelay.state.identities import Identity, IdentityLookup
@@ -277,8 +277,8 @@ class StripeAdapter:
     ) -> ProviderRequest | NothingToSend:
         kind, evaluation = body["kind"], body["evaluation"]
         evaluation_id = identities.get(EVALUATIONS, evaluation["payment_id"])
-        if evaluation_id is None:
-            raise PermanentDeliveryError(
+        if evaluation_id is None:  # its payment may not have been read yet: wait for it
+            raise AwaitingIdentityError(
                 f"no Stripe payment evaluation for payment {evaluation['payment_id']}"
                 " (the payment was not delivered to Stripe)"
             )
