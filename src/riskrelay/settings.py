@@ -1,15 +1,19 @@
 """Configuration from the environment (12-factor), one frozen model per component.
 
 Every variable starts with ``RISKRELAY_``; the README lists them all. Secrets are
-``SecretStr`` so they never reach a log line or a repr.
+``SecretStr`` so they never reach a log line or a repr. Providers' settings may also come
+from the routing file (``RISKRELAY_ROUTING_FILE``, docs/routing.md); the environment wins.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from riskrelay.errors import ConfigError
 
 ProviderName = Literal["coinflow", "unit21", "dataspike", "stripe"]
 PROVIDERS: tuple[ProviderName, ...] = ("coinflow", "unit21", "dataspike", "stripe")
@@ -74,10 +78,15 @@ class ProviderSettings(BaseSettings):
 
     ``rate_limit_per_s`` defaults to unlimited; the providers' documented limits are
     Unit21 200/s, Stripe 100/s (live mode) and Coinflow about 100/min (``1.67``).
+
+    ``api_key_env`` names another variable that holds the key, so the routing file can say
+    where a secret is without holding it; ``RISKRELAY_<PROVIDER>_API_KEY`` still wins.
+    A subclass's own fields are that provider's options (the routing file's ``options``).
     """
 
     base_url: str | None = None
     api_key: SecretStr | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(default=10.0, gt=0)
     enabled: bool = True
     max_concurrency: int = Field(default=64, ge=1)
@@ -94,9 +103,21 @@ class ProviderSettings(BaseSettings):
     breaker_half_open_probes: int = Field(default=1, ge=1)
     credentials_probe_interval_s: float = Field(default=10.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_named_variable(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("api_key") and data.get("api_key_env"):
+            key = os.environ.get(str(data["api_key_env"]))
+            if key:
+                return {**data, "api_key": key}
+        return data
+
 
 class CoinflowSettings(ProviderSettings):
     model_config = _config("RISKRELAY_COINFLOW_")
+
+    merchant_id: str | None = None
+    """Coinflow merchant id, for redeem calls whose event carries none."""
 
 
 class Unit21Settings(ProviderSettings):
@@ -109,6 +130,10 @@ class DataspikeSettings(ProviderSettings):
 
 class StripeSettings(ProviderSettings):
     model_config = _config("RISKRELAY_STRIPE_")
+
+    stripe_version: str | None = None
+    """``Stripe-Version`` header to send instead of the adapter's own (a preview API's
+    version moves)."""
 
 
 class ProvidersSettings(BaseModel):
@@ -186,7 +211,50 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     data_dir: str = Field(default=".riskrelay")
+    routing_file: str | None = None
+    """YAML or TOML file of routes and provider settings (docs/routing.md). Without it,
+    every configured provider receives every event its adapter accepts."""
 
 
 def load_settings() -> Settings:
-    return Settings()
+    """The environment's settings with the routing file's provider settings applied
+    (environment > file > defaults). Any mistake is a ``ConfigError`` of one line."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError(_environment_error(exc)) from None
+    except SettingsError as exc:  # e.g. a value that should be JSON is not
+        raise ConfigError(f"bad settings: {exc}") from None
+    if settings.routing_file is None:
+        return settings
+    from riskrelay.routing import load_routing  # the routing file builds on these models
+
+    routing = load_routing(settings.routing_file)
+    return settings.model_copy(update={"providers": routing.apply(settings.providers)})
+
+
+def _settings_models(
+    model: type[BaseModel], into: dict[str, type[BaseModel]]
+) -> dict[str, type[BaseModel]]:
+    into[model.__name__] = model
+    for field in model.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            _settings_models(field.annotation, into)
+    return into
+
+
+def _environment_error(exc: ValidationError) -> str:
+    """``RISKRELAY_UNIT21_TIMEOUT_S: Input should be a valid number (got 'abc')``: the
+    error of the sub-model that read the variable names the variable."""
+    error = exc.errors(include_url=False)[0]
+    model = _settings_models(Settings, {}).get(exc.title, Settings)
+    field = str(error["loc"][0]) if error["loc"] else ""
+    info = model.model_fields.get(field)
+    secret = info is not None and SecretStr in (info.annotation, *get_args(info.annotation))
+    got = "" if secret else f" (got {error['input']!r})"
+    more = len(exc.errors()) - 1
+    return (
+        f"{model.model_config.get('env_prefix', 'RISKRELAY_')}{field.upper()}: {error['msg']}"
+        + got
+        + (f" (and {more} more)" if more else "")
+    )

@@ -43,6 +43,7 @@ from riskrelay.models import FAMILY_SCHEMAS, Family
 from riskrelay.pipeline import EventProcessor, OutputTopics
 from riskrelay.processing.offsets import OffsetTracker
 from riskrelay.processing.scheduler import SubjectScheduler
+from riskrelay.routing import load_routing
 from riskrelay.settings import Settings
 from riskrelay.state.identities import IdentityTable
 from riskrelay.state.reader import StateTopicReader, state_consumer
@@ -55,13 +56,27 @@ TopicPartitionKey = tuple[str, int]
 
 
 def configured_providers(settings: Settings) -> list[Provider]:
-    """Providers with a base URL and enabled, each with its own delivery lane."""
-    return [
-        build_provider(adapter, conf)
+    """Providers with a base URL and enabled, each with its own delivery lane and the
+    routes of the routing file (``RISKRELAY_ROUTING_FILE``; without one, all events its
+    adapter accepts). Routes that will deliver nothing are skipped, and said so here."""
+    routing = load_routing(settings.routing_file)
+    confs = routing.apply(settings.providers)
+    for name, reason in routing.unreachable(confs, [a.name for a in ADAPTERS]).items():
+        log.warning("routes to %s are skipped: %s", name, reason)
+    providers = [
+        build_provider(adapter, conf, routing.routes)
         for adapter in ADAPTERS
-        if (conf := settings.providers.get(adapter.name)).enabled  # type: ignore[arg-type]
+        if (conf := confs.get(adapter.name)).enabled  # type: ignore[arg-type]
         and conf.base_url
     ]
+    for provider in providers:
+        if refused := routing.routes.refused(provider.name, provider.adapter.accepts):
+            log.warning(
+                "routes to %s are skipped for %s: its adapter does not take them",
+                provider.name,
+                ", ".join(refused),
+            )
+    return providers
 
 
 def transactional_id(settings: Settings) -> str:

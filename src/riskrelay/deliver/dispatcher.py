@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from riskrelay.deliver.http import ProviderHttp
@@ -14,7 +14,8 @@ from riskrelay.deliver.providers.base import ProviderAdapter
 from riskrelay.deliver.retry import CallResult
 from riskrelay.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from riskrelay.metrics import WorkerMetrics
-from riskrelay.models import AvroRecord, Envelope
+from riskrelay.models import AvroRecord, Envelope, Family
+from riskrelay.routing import DEFAULT_ROUTES, RouteTable, family_kinds, probe_envelope
 from riskrelay.settings import ProviderSettings
 from riskrelay.state.identities import Identity, IdentityLookup
 
@@ -23,23 +24,33 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """An adapter bound to its lane (HTTP client, limits, breaker, retries)."""
+    """An adapter bound to its lane (HTTP client, limits, breaker, retries) and to the
+    routes that say which events it receives (by default all its adapter accepts)."""
 
     adapter: ProviderAdapter
     lane: ProviderLane
+    routes: RouteTable = field(default=DEFAULT_ROUTES, compare=False)
 
     @property
     def name(self) -> str:
         return self.adapter.name
 
+    def receives(self, envelope: Envelope) -> bool:
+        return self.routes.sends(self.name, envelope.family, envelope.kind) and (
+            self.adapter.accepts(envelope)
+        )
 
-def build_provider(adapter: ProviderAdapter, settings: ProviderSettings) -> Provider:
+
+def build_provider(
+    adapter: ProviderAdapter, settings: ProviderSettings, routes: RouteTable = DEFAULT_ROUTES
+) -> Provider:
     """The provider ``adapter`` configured by ``settings`` (base URL, key, policy)."""
     prefix = f"RISKRELAY_{adapter.name.upper()}_"
     if not settings.base_url:
         raise ConfigError(f"{prefix}BASE_URL is not set")
     if settings.api_key is None:
-        raise ConfigError(f"{prefix}API_KEY is not set")
+        also = f" (nor {settings.api_key_env}, its api_key_env)" if settings.api_key_env else ""
+        raise ConfigError(f"{prefix}API_KEY is not set{also}")
     policy = ProviderPolicy.from_settings(settings)
     http = ProviderHttp(
         settings.base_url,
@@ -47,7 +58,7 @@ def build_provider(adapter: ProviderAdapter, settings: ProviderSettings) -> Prov
         policy.timeout_s,
         max_connections=policy.max_concurrency,
     )
-    return Provider(adapter, ProviderLane(adapter.name, http, policy))
+    return Provider(adapter, ProviderLane(adapter.name, http, policy), routes)
 
 
 MAX_STEPS = 3
@@ -80,9 +91,23 @@ class Dispatcher:
         self.providers = providers
         for provider in providers:
             provider.lane.bind_metrics(metrics)
+        # Routing runs for every event: decided once per family and kind, looked up after.
+        self._routes: dict[tuple[Family, str], tuple[Provider, ...]] = {
+            (family, kind): self._receivers(probe_envelope(family, kind))
+            for family in Family
+            for kind in family_kinds(family)
+        }
 
-    def route(self, envelope: Envelope) -> list[Provider]:
-        return [p for p in self.providers if p.adapter.accepts(envelope)]
+    def _receivers(self, envelope: Envelope) -> tuple[Provider, ...]:
+        return tuple(p for p in self.providers if p.receives(envelope))
+
+    def route(self, envelope: Envelope) -> tuple[Provider, ...]:
+        """The providers this event goes to: those the routes name for its family and kind
+        whose adapter accepts it, among the configured ones (``self.providers``)."""
+        routed = self._routes.get((envelope.family, envelope.kind))
+        if routed is None:  # a kind newer than the contracts this worker was built with
+            routed = self._routes[envelope.family, envelope.kind] = self._receivers(envelope)
+        return routed
 
     async def _steps(
         self,
