@@ -32,6 +32,9 @@ from riskrelay.checkpoint import Checkpoint
 from riskrelay.decode.avro import AvroDecoder, AvroEncoder, registry_client
 from riskrelay.deliver.dispatcher import Dispatcher, Provider, build_provider
 from riskrelay.deliver.providers.base import ProviderAdapter
+from riskrelay.deliver.providers.coinflow import CoinflowAdapter
+from riskrelay.deliver.providers.dataspike import DataspikeAdapter
+from riskrelay.deliver.providers.stripe import StripeAdapter
 from riskrelay.deliver.providers.unit21 import Unit21Adapter
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.collector import RecordCollector
@@ -44,15 +47,27 @@ from riskrelay.pipeline import EventProcessor, OutputTopics
 from riskrelay.processing.offsets import OffsetTracker
 from riskrelay.processing.scheduler import SubjectScheduler
 from riskrelay.routing import load_routing
-from riskrelay.settings import Settings
+from riskrelay.settings import ProviderSettings, Settings, StripeSettings
 from riskrelay.state.identities import IdentityTable
 from riskrelay.state.reader import StateTopicReader, state_consumer
 from riskrelay.state.store import StateStore, bytes_store
 
 log = logging.getLogger(__name__)
 
-ADAPTERS: tuple[ProviderAdapter, ...] = (Unit21Adapter(),)
+ADAPTERS: tuple[ProviderAdapter, ...] = (
+    CoinflowAdapter(),
+    Unit21Adapter(),
+    DataspikeAdapter(),
+    StripeAdapter(),
+)
 TopicPartitionKey = tuple[str, int]
+
+
+def with_options(adapter: ProviderAdapter, conf: ProviderSettings) -> ProviderAdapter:
+    """The adapter with its provider's own options from configuration."""
+    if isinstance(adapter, StripeAdapter) and isinstance(conf, StripeSettings):
+        return StripeAdapter(conf.stripe_version, adapter.payment_kinds)
+    return adapter
 
 
 def configured_providers(settings: Settings) -> list[Provider]:
@@ -64,7 +79,7 @@ def configured_providers(settings: Settings) -> list[Provider]:
     for name, reason in routing.unreachable(confs, [a.name for a in ADAPTERS]).items():
         log.warning("routes to %s are skipped: %s", name, reason)
     providers = [
-        build_provider(adapter, conf, routing.routes)
+        build_provider(with_options(adapter, conf), conf, routing.routes)
         for adapter in ADAPTERS
         if (conf := confs.get(adapter.name)).enabled  # type: ignore[arg-type]
         and conf.base_url
@@ -170,8 +185,13 @@ class Worker:
     def _subject(self, message: Message) -> Hashable:
         if self._settings.worker.ordering == "partition":
             return (message.topic(), message.partition())
+        # A subject's events are ordered within each input topic: Kafka gives no order
+        # across topics, so a subject's payment and evaluation chains run side by side
+        # (an evaluation awaiting its payment's identity must not block that payment).
         key = message.key()
-        return key if key is not None else (message.topic(), message.partition(), message.offset())
+        if key is None:
+            return (message.topic(), message.partition(), message.offset())
+        return (message.topic(), key)
 
     def _accept(self, message: Message) -> None:
         at = position(message)

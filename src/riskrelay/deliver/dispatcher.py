@@ -11,8 +11,14 @@ from riskrelay.deliver.http import ProviderHttp
 from riskrelay.deliver.lane import ProviderLane
 from riskrelay.deliver.policy import ProviderPolicy
 from riskrelay.deliver.providers.base import ProviderAdapter
+from riskrelay.deliver.request import Attempt, NothingToSend, ProviderRequest
 from riskrelay.deliver.retry import CallResult
-from riskrelay.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from riskrelay.errors import (
+    AwaitingIdentityError,
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+)
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, Envelope, Family
 from riskrelay.routing import DEFAULT_ROUTES, RouteTable, family_kinds, probe_envelope
@@ -60,6 +66,11 @@ def build_provider(
     )
     return Provider(adapter, ProviderLane(adapter.name, http, policy), routes)
 
+
+IDENTITY_POLL_S = 0.05
+MAX_IDENTITY_POLL_S = 2.0
+"""How often an event awaiting an identity looks again (doubling); it waits at most the
+provider's ``retry_max_elapsed_s``, then fails with the adapter's message."""
 
 MAX_STEPS = 3
 """Calls one event may take at one provider: prerequisites (an applicant to create) and
@@ -109,6 +120,22 @@ class Dispatcher:
             routed = self._routes[envelope.family, envelope.kind] = self._receivers(envelope)
         return routed
 
+    @staticmethod
+    async def _next_request(
+        provider: Provider, body: AvroRecord, version: int, identities: IdentityLookup
+    ) -> ProviderRequest | NothingToSend:
+        """The adapter's next call, once the identities it awaits are there."""
+        waited_s, wait_s = 0.0, IDENTITY_POLL_S
+        while True:
+            try:
+                return provider.adapter.build_request(body, version, identities)
+            except AwaitingIdentityError as exc:
+                if waited_s >= provider.lane.policy.retry.max_elapsed_s:
+                    raise PermanentDeliveryError(f"{exc} (waited {waited_s:.0f} s)") from exc
+                await asyncio.sleep(wait_s)
+                waited_s += wait_s
+                wait_s = min(wait_s * 2, MAX_IDENTITY_POLL_S)
+
     async def _steps(
         self,
         provider: Provider,
@@ -118,18 +145,25 @@ class Dispatcher:
         learned: list[Identity],
     ) -> tuple[str, CallResult]:
         """Send the event's calls in turn: prerequisites first, then its own."""
-        adapter, attempts = provider.adapter, []
+        adapter, attempts = provider.adapter, list[Attempt]()
         known = _Learned(identities, learned)
+        endpoint = ""
         for _ in range(MAX_STEPS):
-            request = adapter.build_request(body, version, known)
-            result = await provider.lane.call(request)
-            attempts.extend(result.attempts)
-            if result.response is not None:
-                learned.extend(adapter.learn(body, request, result.response))
+            try:
+                request = await self._next_request(provider, body, version, known)
+                endpoint = request.endpoint
+                if isinstance(request, NothingToSend):
+                    return endpoint, CallResult(attempts, None, None)
+                result = await provider.lane.call(request)
+                attempts.extend(result.attempts)
+                if result.response is not None:
+                    learned.extend(adapter.learn(body, request, result.response))
+            except PermanentDeliveryError as exc:  # the adapter refused the event or answer
+                return endpoint, CallResult(attempts, None, exc)
             if result.error is not None or not request.prerequisite:
-                return request.endpoint, CallResult(attempts, result.response, result.error)
+                return endpoint, CallResult(attempts, result.response, result.error)
         error = PermanentDeliveryError(f"{adapter.name}: more than {MAX_STEPS} calls needed")
-        return request.endpoint, CallResult(attempts, None, error)
+        return endpoint, CallResult(attempts, None, error)
 
     async def _deliver_one(
         self,
@@ -143,8 +177,6 @@ class Dispatcher:
         learned: list[Identity] = []
         try:
             endpoint, result = await self._steps(provider, body, version, identities, learned)
-        except PermanentDeliveryError as exc:  # the adapter refused the event
-            result = CallResult([], None, exc)
         except Exception as exc:  # a bug here must not take the other providers down
             log.exception("delivery to %s failed unexpectedly", provider.name)
             error = PermanentDeliveryError(f"internal error: {type(exc).__name__}: {exc}")

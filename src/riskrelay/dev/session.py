@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from riskrelay.dev.demo import demo_events, malformed_records
+from riskrelay.dev.demo import demo_stream, malformed_records
 from riskrelay.dev.stack import LocalStack, StackUrls
 from riskrelay.dev.summary import Summary, scrape
 from riskrelay.errors import RiskRelayError
@@ -48,8 +48,8 @@ def print_urls(console: Console, urls: StackUrls) -> None:
 def publish_demo(settings: Settings, urls: StackUrls, count: int) -> int:
     """Publish the demo mix; returns how many records (good and malformed) were sent."""
     producer = EventProducer(urls.broker, urls.registry, settings.topics)
-    for event in demo_events(count):
-        producer.send(Family.LIFECYCLE, event)
+    for family, event in demo_stream(count):
+        producer.send(family, event)
     for key, value in malformed_records():
         producer.send_raw(producer.topic(Family.LIFECYCLE), key, value)
     producer.flush()

@@ -105,6 +105,9 @@ class LocalStack:
         env["RISKRELAY_SCHEMA_REGISTRY_URL"] = registry
         self.urls.registry = registry
 
+        # The local demo shows events flowing: the sandboxes' copies of the providers' rate
+        # limits (Coinflow: 100/minute) are off unless the environment sets them.
+        env.setdefault("RISKRELAY_SANDBOX_RATE_LIMIT_PER_S", "0")
         for provider in self._providers:
             upper = provider.upper()
             base_url = s.providers.get(provider).base_url

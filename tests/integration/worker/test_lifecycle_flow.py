@@ -101,17 +101,25 @@ def test_get_answers_423_until_processed_then_old_data_while_an_update_is_in_fli
     event = lifecycle_event(random.Random(5), "user-locked", "SIGN_UP", datetime.now(UTC))
     url = f"{api.url}/v1/events/{event['event_id']}"
 
-    assert httpx.get(url).status_code == 404
+    assert httpx.get(url, headers=api.headers).status_code == 404
     producer.send(Family.LIFECYCLE, event)
     producer.flush()
-    wait_for(lambda: httpx.get(url).status_code != 404, 20, "the event to be accepted")
-    locked = httpx.get(url)
+    wait_for(
+        lambda: httpx.get(url, headers=api.headers).status_code != 404,
+        20,
+        "the event to be accepted",
+    )
+    locked = httpx.get(url, headers=api.headers)
     assert locked.status_code == 423
     assert locked.headers["Retry-After"] == "1"
     assert locked.json()["status"] == "locked"
 
-    wait_for(lambda: httpx.get(url).status_code == 200, 20, "the event to be processed")
-    done = httpx.get(url).json()
+    wait_for(
+        lambda: httpx.get(url, headers=api.headers).status_code == 200,
+        20,
+        "the event to be processed",
+    )
+    done = httpx.get(url, headers=api.headers).json()
     assert (done["version"], done["status"], done["update_pending"]) == (1, "processed", False)
     assert done["data"]["event_id"] == event["event_id"]
     assert done["data"]["kind"] == "sign_up"
@@ -122,12 +130,20 @@ def test_get_answers_423_until_processed_then_old_data_while_an_update_is_in_fli
     update = {**event, "operation": "UPDATE", "user": {**event["user"], "country": "FR"}}
     producer.send(Family.LIFECYCLE, update)
     producer.flush()
-    wait_for(lambda: httpx.get(url).json()["update_pending"], 20, "the update to be accepted")
-    during = httpx.get(url).json()
+    wait_for(
+        lambda: httpx.get(url, headers=api.headers).json()["update_pending"],
+        20,
+        "the update to be accepted",
+    )
+    during = httpx.get(url, headers=api.headers).json()
     assert (during["version"], during["pending_version"]) == (1, 2)
     assert during["data"]["user"]["country"] == event["user"]["country"]
-    wait_for(lambda: httpx.get(url).json()["version"] == 2, 20, "the update to be processed")
-    after = httpx.get(url).json()
+    wait_for(
+        lambda: httpx.get(url, headers=api.headers).json()["version"] == 2,
+        20,
+        "the update to be processed",
+    )
+    after = httpx.get(url, headers=api.headers).json()
     assert after["data"]["user"]["country"] == "FR"
     assert after["update_pending"] is False
 
