@@ -50,6 +50,9 @@ class TopicSettings(BaseSettings):
     identities: str = "risk.identities.v1"
     dlq: str = "risk.dlq.v1"
     schemas: str = "_schemas"
+    state_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
+    """``retention.ms`` of the state topic, and the age after which the API stops serving
+    a snapshot (-1: keep forever)."""
 
     def name(self, topic: str) -> str:
         return f"{self.prefix}{topic}"
@@ -177,6 +180,11 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     retry_after_s: int = Field(default=1, ge=1)
+    view_store: Literal["rocksdb", "memory"] = "rocksdb"
+    view_dir: str | None = None
+    """Where the RocksDB view lives (default ``<RISKRELAY_DATA_DIR>/api-view``); one per
+    API process. It survives restarts, so a restart reads only what is new."""
+    view_sweep_interval_s: float = Field(default=60.0, gt=0)
     keys: SecretStr | None = None
     keys_file: str | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import uvicorn
 from fastapi import FastAPI
 
 from riskrelay.api.app import create_app
 from riskrelay.api.auth import load_keys
 from riskrelay.api.ingest import kafka_publisher
-from riskrelay.decode.avro import AvroDecoder, registry_client
+from riskrelay.decode.avro import registry_client
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.settings import Settings
-from riskrelay.state.view import StateView
+from riskrelay.state.view import SnapshotBodies, StateView
+from riskrelay.state.view_store import view_store
+
+
+def view_directory(settings: Settings) -> Path:
+    """``RISKRELAY_API_VIEW_DIR``, else ``<data dir>/api-view``."""
+    return Path(settings.api.view_dir or Path(settings.data_dir) / "api-view")
 
 
 def build_view(settings: Settings) -> StateView:
@@ -27,7 +35,10 @@ def build_view(settings: Settings) -> StateView:
     return StateView(
         settings.kafka.bootstrap,
         settings.topics.name(settings.topics.event_state),
-        AvroDecoder(registry_client(settings.registry.url), "event_state"),
+        SnapshotBodies(registry_client(settings.registry.url)),
+        view_store(settings.api.view_store, view_directory(settings)),
+        retention_ms=settings.topics.state_retention_ms,
+        sweep_interval_s=settings.api.view_sweep_interval_s,
     )
 
 

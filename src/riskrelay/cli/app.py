@@ -242,6 +242,56 @@ def bench_worker(
     run_bench(options, json_output)
 
 
+@bench_app.command("api")
+def bench_api(
+    events: Annotated[int, typer.Option(help="state snapshots in the view")] = 1_000_000,
+    partitions: Annotated[int, typer.Option(help="partitions of the state topic")] = 6,
+    concurrency: Annotated[int, typer.Option(help="GET requests in flight")] = 32,
+    duration: Annotated[float, typer.Option(help="seconds of recorded GET load")] = 10.0,
+    warmup: Annotated[float, typer.Option(help="seconds of GET load before recording")] = 2.0,
+    view_store: Annotated[
+        str, typer.Option(help="RISKRELAY_API_VIEW_STORE of the API: rocksdb or memory")
+    ] = "rocksdb",
+    broker: Annotated[
+        str | None, typer.Option(help="embedded broker: noida or tansu (RISKRELAY_KAFKA_EMBEDDED)")
+    ] = None,
+    broker_port: Annotated[int, typer.Option(help="embedded broker port (0: any free)")] = 0,
+    registry_port: Annotated[int, typer.Option(help="registry port (0: any free)")] = 0,
+    api_port: Annotated[int, typer.Option(help="API port (0: any free)")] = 0,
+    ready_timeout: Annotated[
+        float, typer.Option(help="fail if the API is not ready after this many seconds")
+    ] = 900.0,
+    profile: Annotated[
+        str | None, typer.Option(help="write a py-spy profile of the API under load here")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print the result as one JSON line last")
+    ] = False,
+) -> None:
+    """Measure the read API: rebuild of its view from the state topic, GET/s and latency
+    under load (existing, locked and unknown ids), memory, restart from its checkpoint."""
+    from pathlib import Path
+
+    from riskrelay.bench.api import run_api_bench
+    from riskrelay.bench.api_stack import ApiBenchOptions
+
+    options = ApiBenchOptions(
+        events=events,
+        partitions=partitions,
+        concurrency=concurrency,
+        duration_s=duration,
+        warmup_s=warmup,
+        view_store=view_store,  # type: ignore[arg-type]
+        broker=broker or load_settings().kafka.embedded,  # type: ignore[arg-type]
+        broker_port=broker_port,
+        registry_port=registry_port,
+        api_port=api_port,
+        ready_timeout_s=ready_timeout,
+        profile=Path(profile).resolve() if profile else None,
+    )
+    run_api_bench(options, json_output)
+
+
 def _require_bootstrap(bootstrap: str | None) -> str:
     if not bootstrap:
         raise ConfigError(

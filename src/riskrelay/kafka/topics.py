@@ -10,8 +10,6 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from riskrelay.errors import BrokerError
 from riskrelay.settings import Settings
 
-STATE_RETENTION_MS = 30 * 24 * 3600 * 1000
-
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -24,9 +22,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic riskrelay uses. Inputs and state share one partition count (co-partitioning)."""
     topics = settings.topics
     n = settings.kafka.partitions
+    # Event state is compacted to the last snapshot per event and deleted by age; the
+    # read API expires snapshots at the same age (riskrelay.state.view).
     compacted_with_retention = {
         "cleanup.policy": "compact,delete",
-        "retention.ms": str(STATE_RETENTION_MS),
+        "retention.ms": str(topics.state_retention_ms),
     }
     plain = {"cleanup.policy": "delete"}
     # Provider identities must outlive any event: a second applicant for a subject is
