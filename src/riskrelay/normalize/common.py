@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from riskrelay.errors import ValidationError
-from riskrelay.models import AvroRecord, Envelope, Family, Operation, SourcePosition
+from riskrelay.models import (
+    AvroRecord,
+    CanonicalEvent,
+    Envelope,
+    Family,
+    Operation,
+    SourcePosition,
+)
 
 MAX_ID_LENGTH = 255
 
@@ -47,16 +54,37 @@ def envelope_of(record: AvroRecord, family: Family, source: SourcePosition) -> E
     )
 
 
-def base_body(envelope: Envelope, now: datetime) -> AvroRecord:
-    return {
-        "event_id": envelope.event_id,
-        "family": envelope.family.value,
-        "kind": envelope.kind,
-        "subject_id": envelope.subject_id,
-        "occurred_at": envelope.occurred_at,
-        "normalized_at": now,
-        "source": envelope.source.as_record(),
-    }
+def canonical_event(
+    envelope: Envelope,
+    record: AvroRecord,
+    now: datetime,
+    *,
+    address: AvroRecord | None = None,
+    lifecycle: AvroRecord | None = None,
+    payment: AvroRecord | None = None,
+    evaluation: AvroRecord | None = None,
+) -> CanonicalEvent:
+    """The canonical event of ``record``: the fields every family shares, normalized,
+    and the one family section its normalizer built (the others stay null)."""
+    return CanonicalEvent(
+        envelope=envelope,
+        body={
+            "event_id": envelope.event_id,
+            "family": envelope.family.value,
+            "kind": envelope.kind,
+            "subject_id": envelope.subject_id,
+            "occurred_at": envelope.occurred_at,
+            "normalized_at": now,
+            "source": envelope.source.as_record(),
+            "user": normalize_user(record.get("user")),
+            "session": normalize_session(record.get("session"), envelope.occurred_at),
+            "address": address,
+            "lifecycle": lifecycle,
+            "payment": payment,
+            "evaluation": evaluation,
+            "tags": dict(record.get("tags") or {}),
+        },
+    )
 
 
 def normalize_email(value: str | None) -> str | None:

@@ -14,10 +14,8 @@ from datetime import datetime
 from riskrelay.errors import ValidationError
 from riskrelay.models import AvroRecord, CanonicalEvent, Family, SourcePosition
 from riskrelay.normalize.common import (
-    base_body,
+    canonical_event,
     envelope_of,
-    normalize_session,
-    normalize_user,
     require_id,
 )
 from riskrelay.normalize.money import normalize_money
@@ -56,17 +54,7 @@ def normalize_evaluation(
         expected: _detail(expected, record[expected]),
         "metadata": _metadata(record.get("metadata") or {}),
     }
-    body = base_body(envelope, now)
-    body.update(
-        user=normalize_user(record.get("user")),
-        session=normalize_session(record.get("session"), envelope.occurred_at),
-        address=None,
-        lifecycle=None,
-        payment=None,
-        evaluation=evaluation,
-        tags=dict(record.get("tags") or {}),
-    )
-    return CanonicalEvent(envelope=envelope, body=body)
+    return canonical_event(envelope, record, now, evaluation=evaluation)
 
 
 def _type_of(field: str) -> str:

@@ -7,11 +7,9 @@ from datetime import datetime
 from riskrelay.errors import ValidationError
 from riskrelay.models import AvroRecord, CanonicalEvent, Family, SourcePosition
 from riskrelay.normalize.common import (
-    base_body,
+    canonical_event,
     envelope_of,
     normalize_address,
-    normalize_session,
-    normalize_user,
 )
 
 
@@ -24,10 +22,10 @@ def normalize_lifecycle(
         raise ValidationError("challenge: required for BUYER_CHALLENGE")
     if event_type == "PROFILE_CHANGE" and not record.get("changed_fields"):
         raise ValidationError("changed_fields: PROFILE_CHANGE must name at least one field")
-    body = base_body(envelope, now)
-    body.update(
-        user=normalize_user(record.get("user")),
-        session=normalize_session(record.get("session"), envelope.occurred_at),
+    return canonical_event(
+        envelope,
+        record,
+        now,
         address=normalize_address(record.get("address"), "address"),
         lifecycle={
             "challenge": record.get("challenge"),
@@ -35,6 +33,4 @@ def normalize_lifecycle(
             "changed_fields": list(record.get("changed_fields") or []),
             "details": record.get("details"),
         },
-        tags=dict(record.get("tags") or {}),
     )
-    return CanonicalEvent(envelope=envelope, body=body)

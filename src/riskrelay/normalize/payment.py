@@ -19,13 +19,11 @@ import orjson
 from riskrelay.errors import ValidationError
 from riskrelay.models import AvroRecord, CanonicalEvent, Family, SourcePosition
 from riskrelay.normalize.common import (
-    base_body,
+    canonical_event,
     envelope_of,
     lower_or_none,
     normalize_address,
     normalize_country,
-    normalize_session,
-    normalize_user,
     require_id,
 )
 from riskrelay.normalize.money import normalize_money
@@ -79,17 +77,7 @@ def normalize_payment(record: AvroRecord, source: SourcePosition, now: datetime)
     for name in _OPTIONAL_MONEY:
         money = record.get(name)
         payment[name] = None if money is None else normalize_money(money, name)
-    body = base_body(envelope, now)
-    body.update(
-        user=normalize_user(record.get("user")),
-        session=normalize_session(record.get("session"), envelope.occurred_at),
-        address=None,
-        lifecycle=None,
-        payment=payment,
-        evaluation=None,
-        tags=dict(record.get("tags") or {}),
-    )
-    return CanonicalEvent(envelope=envelope, body=body)
+    return canonical_event(envelope, record, now, payment=payment)
 
 
 def _identified(party: AvroRecord | None) -> bool:
