@@ -20,12 +20,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from types import FrameType
 from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from riskrelay.bench.api_data import publish_snapshots
@@ -33,6 +32,7 @@ from riskrelay.bench.api_load import LoadResult
 from riskrelay.bench.api_stack import ApiBenchOptions, ApiBenchStack
 from riskrelay.bench.probe import CpuMeter, ProcessProbe
 from riskrelay.bench.profile import Profiler
+from riskrelay.bench.report import interrupt_on_sigterm, phase_progress, profile_table
 from riskrelay.dev.summary import scrape_samples
 from riskrelay.errors import RiskRelayError
 from riskrelay.settings import TopicSettings
@@ -49,11 +49,6 @@ MIX = (
     "10 % unknown ids (404), 10 % locked ids (423), 80 % any written id (of which 10 % "
     "locked, 10 % with an update pending)"
 )
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops the bench the way Ctrl-C does: through every ``finally``."""
-    raise KeyboardInterrupt
 
 
 def _readyz(api_url: str) -> dict[str, Any] | None:
@@ -241,23 +236,11 @@ def result_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def profile_table(result: dict[str, Any]) -> Table | None:
-    rows = result.get("profile_top")
-    if not rows:
-        return None
-    table = Table(title="API main thread during the load (py-spy samples)")
-    table.add_column("innermost riskrelay function → library")
-    table.add_column("share", justify="right")
-    for row in rows:
-        table.add_row(row["where"], f"{row['percent']:.1f} %")
-    return table
-
-
 def run_api_bench(options: ApiBenchOptions, as_json: bool) -> dict[str, Any]:
     """Run every phase; the JSON object is the last line of stdout with ``as_json``."""
     err = Console(stderr=True)
     out = err if as_json else Console()
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     stack = ApiBenchStack(options)
     try:
         stack.start()
@@ -267,20 +250,14 @@ def run_api_bench(options: ApiBenchOptions, as_json: bool) -> dict[str, Any]:
             f"{options.partitions} partitions, view {options.view_store}, "
             f"broker {broker} ({stack.bootstrap})"
         )
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-        ) as progress:
+        with phase_progress(err) as progress:
             figures = _Phases(stack, progress).run()
     finally:
         stack.stop()
         signal.signal(signal.SIGTERM, previous)
     result = result_json(options, broker, figures)
     out.print(result_table(result))
-    profile = profile_table(result)
+    profile = profile_table(result, "API main thread during the load (py-spy samples)")
     if profile is not None:
         out.print(profile)
     load: LoadResult = figures["load"]

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 import os
+from types import FrameType
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from riskrelay.bench.options import BenchOptions
@@ -161,14 +164,32 @@ def result_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def profile_table(result: dict[str, Any]) -> Table | None:
-    """Where the main run's worker spent its main-thread samples (``--profile``)."""
+def profile_table(
+    result: dict[str, Any], title: str = "worker main thread, main run (py-spy samples)"
+) -> Table | None:
+    """Where the profiled process spent its main-thread samples (``--profile``)."""
     rows = result.get("profile_top")
     if not rows:
         return None
-    table = Table(title="worker main thread, main run (py-spy samples)")
+    table = Table(title=title)
     table.add_column("innermost riskrelay function → library")
     table.add_column("share", justify="right")
     for row in rows:
         table.add_row(row["where"], f"{row['percent']:.1f} %")
     return table
+
+
+def phase_progress(console: Console) -> Progress:
+    """The progress bars every benchmark phase shows (on stderr)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops a bench the way Ctrl-C does: through every ``finally``."""
+    raise KeyboardInterrupt

@@ -5,35 +5,28 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from riskrelay.bench.options import BenchOptions
 from riskrelay.bench.phases import BacklogResult, Phases
-from riskrelay.bench.report import profile_table, result_json, result_table
+from riskrelay.bench.report import (
+    interrupt_on_sigterm,
+    phase_progress,
+    profile_table,
+    result_json,
+    result_table,
+)
 from riskrelay.bench.stack import BenchStack
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops a bench the way Ctrl-C does: through every ``finally``."""
-    raise KeyboardInterrupt
 
 
 def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
     """Run every phase; the JSON object is the last line of stdout with ``as_json``."""
     err = Console(stderr=True)
     out = err if as_json else Console()
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     stack = BenchStack(options)
     try:
         stack.start()
@@ -43,13 +36,7 @@ def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
             f"{options.subjects:,} subjects, provider latency {options.latency_ms:g} ms, "
             f"broker {broker} ({stack.bootstrap})"
         )
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-        ) as progress:
+        with phase_progress(err) as progress:
             phases = Phases(stack, progress)
             main = phases.throughput_and_latency("main", "subject", options.events)
             baseline = phases.throughput_and_latency("baseline", "partition", options.baseline_size)
