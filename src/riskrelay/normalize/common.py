@@ -83,6 +83,9 @@ def canonical_event(
             "payment": payment,
             "evaluation": evaluation,
             "tags": dict(record.get("tags") or {}),
+            # Filled by the enrichment stage (riskrelay.enrich) after normalization.
+            "enrichment": None,
+            "profile": None,
         },
     )
 
