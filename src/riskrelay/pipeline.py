@@ -15,16 +15,18 @@ from riskrelay.decode.avro import WIRE_HEADER_SIZE, AvroDecoder
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
-from riskrelay.kafka.messages import header_list, position
+from riskrelay.kafka.messages import header_list
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, CanonicalEvent, Envelope, Family
 from riskrelay.normalize import normalize, without_secrets
+from riskrelay.replay import input_position
 from riskrelay.settings import TopicSettings
 from riskrelay.state.identities import IdentityTable, identity_record
 from riskrelay.state.snapshot import (
     Decision,
     Verdict,
     decide,
+    decide_replay,
     delivery_entry,
     with_completed,
     with_pending,
@@ -90,7 +92,8 @@ class EventProcessor:
         self._clock = clock
 
     async def process(self, message: Message) -> None:
-        source = position(message)
+        # A DLQ replay counts as the original record (riskrelay.replay).
+        source, replay = input_position(message)
         self._metrics.consumed.labels(source.topic).inc()
         family, decoder = self._inputs[source.topic]
         try:
@@ -101,7 +104,11 @@ class EventProcessor:
             return
         self._metrics.normalized.labels(family.value, event.envelope.kind).inc()
         state = self._store.get(source.partition, event.envelope.event_id)
-        decision = decide(state, event.envelope)
+        decision = (
+            decide(state, event.envelope)
+            if replay is None
+            else decide_replay(state, event.envelope, replay.providers)
+        )
         if decision.rejected:
             message_text = (
                 f"event {event.envelope.event_id} already exists (create without upsert)"
@@ -135,8 +142,11 @@ class EventProcessor:
         partition = envelope.source.partition
         body = {**event.body, "version": version, "operation": _operation(decision)}
         routed = self._dispatcher.route(envelope)
-        done = [p for p in routed if p.name in decision.done_providers]
-        todo = [p for p in routed if p.name not in decision.done_providers]
+        skip = decision.done_providers
+        if decision.only is not None:  # a replay retries the providers that failed alone
+            skip = skip | {p.name for p in routed if p.name not in decision.only}
+        done = [p for p in routed if p.name in skip]
+        todo = [p for p in routed if p.name not in skip]
         entries = {p.name: delivery_entry(p.name, "PENDING") for p in routed}
         if state is not None:
             previous = (state.get("pending") or state.get("current") or {}).get("deliveries", [])
@@ -272,7 +282,7 @@ class EventProcessor:
     ) -> None:
         """Keep the original bytes, headers and coordinates with the reason."""
         self._metrics.dlq.labels(reason).inc()
-        source = position(message)
+        source, _ = input_position(message)
         timestamp_type, timestamp_ms = message.timestamp()
         key = message.key()
         self._collector.send(

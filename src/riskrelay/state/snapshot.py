@@ -24,6 +24,7 @@ class Verdict(StrEnum):
     SEEN = "seen"  # an older record of this id, already applied before a restart
     DUPLICATE = "duplicate"  # create of an existing id without upsert
     UNKNOWN = "unknown_event"  # update of an id never created
+    RETRY = "retry"  # a DLQ replay of a processed record: retry the providers that failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Decision:
     verdict: Verdict
     version: int
     done_providers: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None  # RETRY: deliver to these providers alone
 
     @property
     def rejected(self) -> bool:
@@ -75,6 +77,28 @@ def decide(state: AvroRecord | None, envelope: Envelope) -> Decision:
     if envelope.operation is Operation.CREATE and not envelope.upsert_on_conflict:
         return Decision(Verdict.DUPLICATE, latest_version(state))
     return Decision(Verdict.PROCESS, latest_version(state) + 1)
+
+
+def decide_replay(
+    state: AvroRecord | None, envelope: Envelope, providers: frozenset[str] | None
+) -> Decision:
+    """What to do with a DLQ replay of the input record at ``envelope.source``.
+
+    A record the state says was processed is normally skipped; a replay of it instead
+    retries the providers whose recorded outcome is FAILED (of ``providers``, when the
+    replay names some). Once they are delivered the state says so, and a second replay
+    finds nothing to do. A replay the state has moved past (a later version applied) is
+    stale and skipped; one never processed (it failed to decode) is processed as new.
+    """
+    decision = decide(state, envelope)
+    if decision.verdict is not Verdict.RESUME or state is None or state["pending"] is not None:
+        return decision
+    current = state["current"]
+    failed = {d["provider"] for d in current["deliveries"] if d["outcome"] == "FAILED"}
+    targets = frozenset(failed if providers is None else failed & providers)
+    if not targets:
+        return Decision(Verdict.SEEN, decision.version)
+    return Decision(Verdict.RETRY, decision.version, decision.done_providers, targets)
 
 
 def delivery_entry(
