@@ -16,6 +16,7 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	bash scripts/install-test-tools.sh
 
 ## First command: install, then run the whole local stack with demo traffic.
 dev: install
