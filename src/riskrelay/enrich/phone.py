@@ -1,0 +1,50 @@
+"""Phone numbers to E.164 with ``phonenumbers`` (Google's libphonenumber metadata).
+
+Parsing is the costliest stateless step (tens of microseconds), and a subject sends the
+same number again and again, so results are memoized in a bounded LRU keyed by the raw
+text and the region used for numbers written in national format.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+PHONE_INVALID = "phone_invalid"
+# Longer than any real number written with punctuation; also bounds the parser's work.
+_MAX_LENGTH = 64
+_CACHE_SIZE = 65_536
+
+
+class PhoneSignal(NamedTuple):
+    raw: str
+    e164: str | None
+    valid: bool
+    region: str | None
+
+    def as_record(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+def is_region(code: str | None) -> bool:
+    """Whether ``phonenumbers`` knows ``code`` as a region to read national numbers in."""
+    return code is not None and code in phonenumbers.SUPPORTED_REGIONS
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def parse_phone(raw: str, region: str | None) -> PhoneSignal:
+    """``raw`` parsed as written in ``region`` when it has no ``+`` country code; an
+    unparsable or invalid number comes back ``valid=False``, never as an exception."""
+    if len(raw) > _MAX_LENGTH:
+        return PhoneSignal(raw, None, False, None)
+    try:
+        number = phonenumbers.parse(raw, region)
+    except NumberParseException:
+        return PhoneSignal(raw, None, False, None)
+    if not phonenumbers.is_valid_number(number):
+        return PhoneSignal(raw, None, False, phonenumbers.region_code_for_number(number))
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return PhoneSignal(raw, e164, True, phonenumbers.region_code_for_number(number))
