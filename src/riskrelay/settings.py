@@ -10,7 +10,16 @@ from __future__ import annotations
 import os
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from riskrelay.errors import ConfigError
@@ -48,6 +57,7 @@ class TopicSettings(BaseSettings):
     deliveries: str = "risk.deliveries.v1"
     event_state: str = "risk.event-state.v1"
     identities: str = "risk.identities.v1"
+    profiles: str = "risk.profiles.v1"
     dlq: str = "risk.dlq.v1"
     schemas: str = "_schemas"
     state_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
@@ -171,6 +181,47 @@ class WorkerSettings(BaseSettings):
     metrics_port: int = 9464
 
 
+class EnrichSettings(BaseSettings):
+    """The enrichment stage (docs/enrichment.md): stateless signals and subject profiles.
+
+    The failed-sign-in and velocity windows keep the names of the signals they fill
+    (``failed_sign_ins_1h`` counts over ``failed_sign_ins_1h_window_s``), so the signal
+    names stay stable in the normalized schema whatever the windows are set to.
+    """
+
+    model_config = _config("RISKRELAY_ENRICH_")
+
+    enabled: bool = True
+    phone_default_region: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    """Region for phone numbers written without a ``+`` country code (e.g. ``US``)."""
+    pii_minimization: bool = False
+    """Replace e-mail, phone and IP by keyed hashes on the normalized (analytics) topic;
+    providers still receive the clear values."""
+    pii_hmac_key: SecretStr | None = Field(default=None, validate_default=True)
+    failed_sign_ins_1h_window_s: int = Field(default=3_600, ge=1)
+    failed_sign_ins_24h_window_s: int = Field(default=86_400, ge=1)
+    velocity_1h_window_s: int = Field(default=3_600, ge=1)
+    recent_days: int = Field(default=90, ge=1)
+    """A device or IP not seen for this long is new again."""
+    max_failed_sign_ins: int = Field(default=100, ge=1)
+    max_devices: int = Field(default=20, ge=1)
+    max_ips: int = Field(default=20, ge=1)
+    max_countries: int = Field(default=10, ge=1)
+    max_kind_events: int = Field(default=100, ge=1)
+    max_applied: int = Field(default=16, ge=1)
+
+    @field_validator("pii_hmac_key")
+    @classmethod
+    def _key_when_minimizing(cls, key: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Minimization without a key would have to invent one (hashes no run could
+        reproduce) or send clear values: neither is acceptable, so it does not start."""
+        if info.data.get("pii_minimization") and not (key and key.get_secret_value()):
+            raise PydanticCustomError(
+                "missing_key", "must be set when RISKRELAY_ENRICH_PII_MINIMIZATION is on"
+            )
+        return key
+
+
 class ApiSettings(BaseSettings):
     """The HTTP API. ``keys``: ``name:scope[+scope]:secret,...`` (scopes ``ingest``,
     ``read``), and/or a file of such entries; the API does not start without a key."""
@@ -216,6 +267,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     data_dir: str = Field(default=".riskrelay")

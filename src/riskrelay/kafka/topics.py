@@ -30,7 +30,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     }
     plain = {"cleanup.policy": "delete"}
     # Provider identities must outlive any event: a second applicant for a subject is
-    # exactly what the map exists to prevent. Compaction only, no deletion by age.
+    # exactly what the map exists to prevent. Subject profiles too: a registration date
+    # is years old. Compaction only, no deletion by age (one record per subject).
     compacted = {"cleanup.policy": "compact"}
     return [
         *(TopicSpec(name, n, plain) for name in topics.inputs),
@@ -38,6 +39,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(topics.name(topics.deliveries), n, plain),
         TopicSpec(topics.name(topics.event_state), n, compacted_with_retention),
         TopicSpec(topics.name(topics.identities), n, compacted),
+        TopicSpec(topics.name(topics.profiles), n, compacted),
         TopicSpec(topics.name(topics.dlq), n, plain),
     ]
 

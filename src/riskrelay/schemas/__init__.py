@@ -23,6 +23,7 @@ SCHEMA_NAMES = (
     "delivery_result",
     "dlq",
     "identity",
+    "profile",
 )
 
 
