@@ -1,5 +1,8 @@
-"""Field rules shared by every input family. Each raises ``ValidationError`` naming the
-field path, so a DLQ record says exactly what was wrong."""
+"""Field rules shared by every input family. A rule on what makes an event meaningful (ids,
+times, scores) raises ``ValidationError`` naming the field path, so a DLQ record says
+exactly what was wrong. Optional descriptive values (e-mail, phone, country, IP) are only
+put in canonical spelling: a malformed one is kept and flagged by the enrichment stage
+(``riskrelay.enrich``) rather than costing providers the whole event."""
 
 from __future__ import annotations
 
@@ -90,32 +93,41 @@ def canonical_event(
     )
 
 
-def normalize_email(value: str | None) -> str | None:
+def _trimmed(value: str | None) -> str | None:
+    """``value`` without surrounding blanks; a blank value is an absent one."""
     if value is None:
         return None
-    email = value.strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain:
-        raise ValidationError(f"user.email: {value!r} is not an e-mail address")
-    return email
+    return value.strip() or None
+
+
+def normalize_email(value: str | None) -> str | None:
+    """Trimmed and lower-cased, the form addresses are compared and hashed in."""
+    email = _trimmed(value)
+    return None if email is None else email.lower()
+
+
+def normalize_phone(value: str | None) -> str | None:
+    """Trimmed; enrichment rewrites a valid number to E.164."""
+    return _trimmed(value)
 
 
 def normalize_country(value: str | None, path: str) -> str | None:
-    if value is None:
-        return None
-    country = value.strip().upper()
-    if len(country) != 2 or not country.isascii() or not country.isalpha():
-        raise ValidationError(f"{path}: {value!r} is not an ISO 3166-1 alpha-2 code")
-    return country
+    """Trimmed and upper-cased; enrichment flags a code that is not ISO 3166-1 alpha-2
+    as ``country_invalid:<path in the normalized event>`` (``path`` is the input's)."""
+    country = _trimmed(value)
+    return None if country is None else country.upper()
 
 
 def normalize_ip(value: str | None) -> str | None:
-    if value is None:
+    """Canonical text of a valid v4/v6 address (``2001:db8::1``), else the trimmed value
+    as received, which enrichment flags ``ip_invalid``."""
+    address = _trimmed(value)
+    if address is None:
         return None
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return str(ipaddress.ip_address(address))
     except ValueError:
-        raise ValidationError(f"session.ip_address: {value!r} is not an IP address") from None
+        return address
 
 
 def normalize_user(user: AvroRecord | None) -> AvroRecord | None:
@@ -127,6 +139,7 @@ def normalize_user(user: AvroRecord | None) -> AvroRecord | None:
     return {
         **user,
         "email": normalize_email(user.get("email")),
+        "phone": normalize_phone(user.get("phone")),
         "country": normalize_country(user.get("country"), "user.country"),
     }
 

@@ -172,7 +172,6 @@ RAISED = {"intervention_id": "intv-1", "type": "THREE_DS", "custom_type": None}
         (event(metadata={"x" * 41: "v"}), "metadata.xxxx"),
         (event(metadata={"a[b]": "v"}), "metadata.a[b]: keys are 1 to 40 characters"),
         (event(metadata={"note": "v" * 501}), "metadata.note: value longer than 500"),
-        (event(user={"country": "USA", "risk_score": None}), "user.country: 'USA'"),
         (
             event(session={"session_started_at": NOW + timedelta(hours=1)}),
             "session.session_started_at: after",
