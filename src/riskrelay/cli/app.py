@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from riskrelay._warnings import silence_registry_client_warning
+from riskrelay.cli.ops import dlq_app, schemas_app, topics_describe
 from riskrelay.errors import ConfigError, RiskRelayError
 from riskrelay.settings import load_settings
 
@@ -127,6 +128,9 @@ def broker(
 
 topics_app = typer.Typer(help="Create and inspect riskrelay's topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+topics_app.command("describe")(topics_describe)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(dlq_app, name="dlq")
 
 
 @topics_app.command("create")
