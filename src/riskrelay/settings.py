@@ -8,6 +8,7 @@ from the routing file (``RISKRELAY_ROUTING_FILE``, docs/routing.md); the environ
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Literal, get_args
 
 from pydantic import (
@@ -32,8 +33,70 @@ def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+_PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+# librdkafka properties RISKRELAY_KAFKA_CLIENT_CONFIG may not set, and why: riskrelay's
+# guarantees rest on the first group (transactions, offsets, partitioning); the second
+# has a setting of its own, so there is one way to set each.
+KAFKA_RESERVED_PROPERTIES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "bootstrap.servers",
+            "group.id",
+            "group.instance.id",
+            "transactional.id",
+            "enable.idempotence",
+            "isolation.level",
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "auto.offset.reset",
+            "enable.partition.eof",
+            "partitioner",
+            "acks",
+            "request.required.acks",
+            "max.in.flight.requests.per.connection",
+            "max.in.flight",
+        ),
+        "riskrelay sets it per client",
+    ),
+    "session.timeout.ms": "use RISKRELAY_KAFKA_SESSION_TIMEOUT_MS",
+    "security.protocol": "use RISKRELAY_KAFKA_SECURITY_PROTOCOL",
+    "sasl.mechanism": "use RISKRELAY_KAFKA_SASL_MECHANISM",
+    "sasl.mechanisms": "use RISKRELAY_KAFKA_SASL_MECHANISM",
+    "sasl.username": "use RISKRELAY_KAFKA_SASL_USERNAME",
+    "sasl.password": "use RISKRELAY_KAFKA_SASL_PASSWORD",
+    "ssl.ca.location": "use RISKRELAY_KAFKA_SSL_CA_LOCATION",
+    "ssl.certificate.location": "use RISKRELAY_KAFKA_SSL_CERTIFICATE_LOCATION",
+    "ssl.key.location": "use RISKRELAY_KAFKA_SSL_KEY_LOCATION",
+    "ssl.key.password": "use RISKRELAY_KAFKA_SSL_KEY_PASSWORD",
+    "sasl.oauthbearer.method": "set RISKRELAY_KAFKA_OAUTH_TOKEN_ENDPOINT_URL (OIDC)",
+    "sasl.oauthbearer.token.endpoint.url": "use RISKRELAY_KAFKA_OAUTH_TOKEN_ENDPOINT_URL",
+    "sasl.oauthbearer.client.id": "use RISKRELAY_KAFKA_OAUTH_CLIENT_ID",
+    "sasl.oauthbearer.client.secret": "use RISKRELAY_KAFKA_OAUTH_CLIENT_SECRET",
+    "sasl.oauthbearer.scope": "use RISKRELAY_KAFKA_OAUTH_SCOPE",
+    "sasl.oauthbearer.extensions": "use RISKRELAY_KAFKA_OAUTH_EXTENSIONS",
+}
+_PROPERTY_NAME = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+)*")
+_UNSECURED_JWT = "enable.sasl.oauthbearer.unsecure.jwt"
+
+
+def _security_error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("kafka_security", message)
+
+
 class KafkaSettings(BaseSettings):
-    """Where Kafka is. Without ``bootstrap`` the local tools start an embedded broker."""
+    """Where Kafka is and how to reach it. Without ``bootstrap`` the local tools start an
+    embedded broker (plaintext: leave the security settings unset for it).
+
+    The security settings (TLS, SASL PLAIN / SCRAM / OAUTHBEARER with OIDC client
+    credentials) apply to every client riskrelay creates (``riskrelay.kafka.config``).
+    Combinations are checked here so a wrong one stops the process at start with one
+    line naming the variable, rather than as a broker's authentication failure later.
+    """
 
     model_config = _config("RISKRELAY_KAFKA_")
 
@@ -42,6 +105,149 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    client_config: dict[str, SecretStr] = Field(default_factory=dict)
+    """Other librdkafka properties for every client, as a JSON object (e.g.
+    ``{"client.dns.lookup": "use_all_dns_ips"}``); they win over riskrelay's tuning but
+    may not touch ``KAFKA_RESERVED_PROPERTIES``. Values are kept secret (inline PEMs)."""
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = Field(default=None, validate_default=True)
+    sasl_username: str | None = Field(default=None, validate_default=True)
+    sasl_password: SecretStr | None = Field(default=None, validate_default=True)
+    oauth_token_endpoint_url: str | None = Field(default=None, validate_default=True)
+    """OIDC token endpoint: OAUTHBEARER tokens by the client-credentials grant."""
+    oauth_client_id: str | None = Field(default=None, validate_default=True)
+    oauth_client_secret: SecretStr | None = Field(default=None, validate_default=True)
+    oauth_scope: str | None = None
+    oauth_extensions: str | None = None
+    """SASL extensions, ``key=value,...`` (Confluent Cloud: ``logicalCluster=lkc-…,
+    identityPoolId=pool-…``)."""
+    ssl_ca_location: str | None = None
+    """CA bundle (PEM) that signed the brokers' certificates; unset: the system's."""
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = Field(default=None, validate_default=True)
+    ssl_key_password: SecretStr | None = None
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("client_config", mode="before")
+    @classmethod
+    def _property_values_as_text(cls, value: Any) -> Any:
+        """librdkafka takes every value as text; JSON true/5 are written as it expects."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: (str(v).lower() if isinstance(v, bool) else str(v))
+            if isinstance(v, bool | int | float)
+            else v
+            for key, v in value.items()
+        }
+
+    @field_validator("client_config")
+    @classmethod
+    def _no_reserved_properties(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key in value:
+            if not _PROPERTY_NAME.fullmatch(key):
+                raise _security_error(f"{key!r} is not a librdkafka property name")
+            if key in KAFKA_RESERVED_PROPERTIES:
+                raise _security_error(
+                    f"{key!r} cannot be set here: {KAFKA_RESERVED_PROPERTIES[key]}"
+                )
+        return value
+
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _mechanism_matches_protocol(
+        cls, mechanism: SaslMechanism | None, info: ValidationInfo
+    ) -> SaslMechanism | None:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        if protocol in _SASL_PROTOCOLS and mechanism is None:
+            raise _security_error(
+                f"required with RISKRELAY_KAFKA_SECURITY_PROTOCOL={protocol} "
+                "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)"
+            )
+        if mechanism is not None and protocol not in _SASL_PROTOCOLS:
+            raise _security_error(
+                f"{mechanism} needs RISKRELAY_KAFKA_SECURITY_PROTOCOL=SASL_SSL (or "
+                f"SASL_PLAINTEXT); it is {protocol}"
+            )
+        return mechanism
+
+    @field_validator("sasl_username", "sasl_password")
+    @classmethod
+    def _password_credentials(cls, value: Any, info: ValidationInfo) -> Any:
+        mechanism = info.data.get("sasl_mechanism")
+        if mechanism in _PASSWORD_MECHANISMS and not _given(value):
+            raise _security_error(f"required with RISKRELAY_KAFKA_SASL_MECHANISM={mechanism}")
+        if _given(value) and mechanism not in _PASSWORD_MECHANISMS:
+            raise _security_error(
+                "is used only with RISKRELAY_KAFKA_SASL_MECHANISM PLAIN, SCRAM-SHA-256 or "
+                f"SCRAM-SHA-512 (it is {mechanism or 'unset'})"
+            )
+        return value
+
+    @field_validator("oauth_token_endpoint_url", "oauth_client_id", "oauth_client_secret")
+    @classmethod
+    def _oidc_credentials(cls, value: Any, info: ValidationInfo) -> Any:
+        mechanism = info.data.get("sasl_mechanism")
+        extra: dict[str, SecretStr] = info.data.get("client_config") or {}
+        unsecured = extra.get(_UNSECURED_JWT, SecretStr("")).get_secret_value() in ("true", "1")
+        if mechanism == "OAUTHBEARER" and not _given(value) and not unsecured:
+            raise _security_error(
+                "required with RISKRELAY_KAFKA_SASL_MECHANISM=OAUTHBEARER (OIDC client "
+                "credentials: token endpoint URL, client id and client secret)"
+            )
+        if _given(value) and mechanism != "OAUTHBEARER":
+            raise _security_error(
+                "is used only with RISKRELAY_KAFKA_SASL_MECHANISM=OAUTHBEARER "
+                f"(it is {mechanism or 'unset'})"
+            )
+        url = info.field_name == "oauth_token_endpoint_url" and _given(value)
+        if url and not str(value).startswith(("https://", "http://")):
+            raise _security_error("must be an http(s):// URL")
+        return value
+
+    @field_validator("oauth_scope", "oauth_extensions")
+    @classmethod
+    def _oauth_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        mechanism = info.data.get("sasl_mechanism")
+        if value and mechanism != "OAUTHBEARER":
+            raise _security_error(
+                "is used only with RISKRELAY_KAFKA_SASL_MECHANISM=OAUTHBEARER "
+                f"(it is {mechanism or 'unset'})"
+            )
+        return value
+
+    @field_validator(
+        "ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password"
+    )
+    @classmethod
+    def _tls_files(cls, value: Any, info: ValidationInfo) -> Any:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        if _given(value) and protocol not in _TLS_PROTOCOLS:
+            raise _security_error(
+                f"needs RISKRELAY_KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL; it is {protocol}"
+            )
+        certificate = info.data.get("ssl_certificate_location")
+        if info.field_name == "ssl_key_location" and bool(certificate) != _given(value):
+            raise _security_error(
+                "required with RISKRELAY_KAFKA_SSL_CERTIFICATE_LOCATION (a client "
+                "certificate needs its key)"
+                if certificate
+                else "set without RISKRELAY_KAFKA_SSL_CERTIFICATE_LOCATION"
+            )
+        key = info.data.get("ssl_key_location")
+        if info.field_name == "ssl_key_password" and _given(value) and not key:
+            raise _security_error("set without RISKRELAY_KAFKA_SSL_KEY_LOCATION")
+        return value
+
+
+def _given(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    return bool(value)
 
 
 class TopicSettings(BaseSettings):
@@ -83,6 +289,41 @@ class RegistrySettings(BaseSettings):
 
     url: str | None = None
     port: int = 8081
+    username: str | None = Field(default=None, validate_default=True)
+    """HTTP basic auth (Confluent Cloud: the Schema Registry API key)."""
+    password: SecretStr | None = Field(default=None, validate_default=True)
+    ssl_ca_location: str | None = None
+    """CA bundle (PEM) for an https registry; unset: the system's."""
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("username", "password")
+    @classmethod
+    def _basic_auth(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "username" and value and ":" in value:
+            raise _security_error("may not contain ':' (HTTP basic auth)")
+        if info.field_name == "password" and bool(info.data.get("username")) != _given(value):
+            raise _security_error(
+                "required with RISKRELAY_SCHEMA_REGISTRY_USERNAME"
+                if info.data.get("username")
+                else "set without RISKRELAY_SCHEMA_REGISTRY_USERNAME"
+            )
+        return value
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _tls_files(cls, value: str | None, info: ValidationInfo) -> str | None:
+        url = info.data.get("url") or ""
+        if value and url.startswith("http://"):
+            raise _security_error("needs an https:// RISKRELAY_SCHEMA_REGISTRY_URL")
+        certificate = info.data.get("ssl_certificate_location")
+        if info.field_name == "ssl_key_location" and bool(certificate) != bool(value):
+            raise _security_error(
+                "required with RISKRELAY_SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION"
+                if certificate
+                else "set without RISKRELAY_SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION"
+            )
+        return value
 
 
 class ProviderSettings(BaseSettings):
@@ -282,7 +523,7 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise ConfigError(_environment_error(exc)) from None
+        raise ConfigError(environment_error(exc)) from None
     except SettingsError as exc:  # e.g. a value that should be JSON is not
         raise ConfigError(f"bad settings: {exc}") from None
     if settings.routing_file is None:
@@ -303,7 +544,7 @@ def _settings_models(
     return into
 
 
-def _environment_error(exc: ValidationError) -> str:
+def environment_error(exc: ValidationError) -> str:
     """``RISKRELAY_UNIT21_TIMEOUT_S: Input should be a valid number (got 'abc')``: the
     error of the sub-model that read the variable names the variable."""
     error = exc.errors(include_url=False)[0]
@@ -311,7 +552,7 @@ def _environment_error(exc: ValidationError) -> str:
     field = str(error["loc"][0]) if error["loc"] else ""
     info = model.model_fields.get(field)
     secret = info is not None and SecretStr in (info.annotation, *get_args(info.annotation))
-    got = "" if secret else f" (got {error['input']!r})"
+    got = "" if secret or error["input"] is None else f" (got {error['input']!r})"
     more = len(exc.errors()) - 1
     return (
         f"{model.model_config.get('env_prefix', 'RISKRELAY_')}{field.upper()}: {error['msg']}"

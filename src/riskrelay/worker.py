@@ -121,7 +121,7 @@ class Worker:
         self._metrics = metrics
         topics = settings.topics
         self._outputs = OutputTopics.from_settings(topics)
-        registry = registry_client(registry_url)
+        registry = registry_client(registry_url, settings.registry)
         self._inputs = {
             topics.family_topic(family.value): (
                 family,
@@ -162,7 +162,9 @@ class Worker:
             consumer_config(self._bootstrap, worker.group_id, settings.kafka, **static)
         )
         self._producer = Producer(
-            producer_config(self._bootstrap, **{"transactional.id": transactional_id(settings)})
+            producer_config(
+                self._bootstrap, settings.kafka, **{"transactional.id": transactional_id(settings)}
+            )
         )
         self._tracker = OffsetTracker()
         self._owned: set[TopicPartitionKey] = set()

@@ -19,7 +19,9 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from riskrelay.errors import DecodeError, RegistryError
+from riskrelay.kafka.config import registry_client_config
 from riskrelay.schemas import parsed_schema, schema_text, union_hints, with_union_hints
+from riskrelay.settings import RegistrySettings
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
@@ -31,8 +33,9 @@ def subject_for(topic: str) -> str:
     return f"{topic}-value"
 
 
-def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url})
+def registry_client(url: str, registry: RegistrySettings | None = None) -> SchemaRegistryClient:
+    """With the registry's basic auth and TLS settings (``registry`` or the environment's)."""
+    return SchemaRegistryClient(registry_client_config(url, registry))
 
 
 class AvroEncoder:

@@ -89,6 +89,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not _accepts_connections(bootstrap) and time.monotonic() < deadline:
         time.sleep(0.02)
+    # The embedded broker is always plaintext: no cluster security settings here.
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 1000})
     last_error: Exception | None = None
     while time.monotonic() < deadline:

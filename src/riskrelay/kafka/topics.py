@@ -8,6 +8,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from riskrelay.errors import BrokerError
+from riskrelay.kafka.config import client_config
 from riskrelay.settings import Settings
 
 
@@ -46,7 +47,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: int = 1) -> None:
     """Create missing topics; existing ones are left as they are."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
     new = [
         NewTopic(

@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 
 from riskrelay.decode.avro import AvroDecoder
 from riskrelay.errors import InputError, RiskRelayError
+from riskrelay.kafka.config import client_config
 from riskrelay.kafka.messages import position
 from riskrelay.models import AvroRecord
 
@@ -33,27 +34,29 @@ ApplyMessage = Callable[[str, Message], None]
 
 def state_consumer(bootstrap: str) -> Consumer:
     return Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            # Assigned, never subscribed and never committed: the id is only required.
-            "group.id": f"riskrelay-state-reader-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            # A start offset the topic does not have (deleted by retention, or the topic
-            # was created again) is the caller's to handle: ``StartOffsetLost``.
-            "auto.offset.reset": "error",
-            "isolation.level": "read_committed",
-            "fetch.wait.max.ms": 50,
-            "fetch.queue.backoff.ms": 5,
-            # Reading a whole topic, prefetch small: librdkafka's defaults queue up to
-            # 100,000 records per partition, hundreds of MB of a state topic's snapshots,
-            # and the heap keeps that size after the catch-up. Measured on 1,000,000
-            # records (6 partitions, Tansu): peak RSS 358 MB -> 183 MB, 2.1 s -> 3.5 s.
-            "queued.min.messages": 1000,
-            "queued.max.messages.kbytes": 1024,
-            "fetch.max.bytes": 1_048_576,
-            "max.partition.fetch.bytes": 131_072,
-        }
+        client_config(
+            bootstrap,
+            **{
+                # Assigned, never subscribed and never committed: the id is only required.
+                "group.id": f"riskrelay-state-reader-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                # A start offset the topic does not have (deleted by retention, or the topic
+                # was created again) is the caller's to handle: ``StartOffsetLost``.
+                "auto.offset.reset": "error",
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 50,
+                "fetch.queue.backoff.ms": 5,
+                # Reading a whole topic, prefetch small: librdkafka's defaults queue up to
+                # 100,000 records per partition, hundreds of MB of a state topic's snapshots,
+                # and the heap keeps that size after the catch-up. Measured on 1,000,000
+                # records (6 partitions, Tansu): peak RSS 358 MB -> 183 MB, 2.1 s -> 3.5 s.
+                "queued.min.messages": 1000,
+                "queued.max.messages.kbytes": 1024,
+                "fetch.max.bytes": 1_048_576,
+                "max.partition.fetch.bytes": 131_072,
+            },
+        )
     )
 
 

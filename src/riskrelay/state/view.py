@@ -35,6 +35,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from riskrelay.decode.avro import MAGIC_BYTE, WIRE_HEADER_SIZE, AvroDecoder
 from riskrelay.errors import BrokerError
+from riskrelay.kafka.config import client_config
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 from riskrelay.state.reader import RawStateReader, StartOffsetLost, state_consumer
@@ -61,7 +62,7 @@ def release_free_heap() -> None:
 def _topic_id(bootstrap: str, topic: str) -> str | None:
     """The broker's id of ``topic``, or None where it keeps none (noida answers zeros) or
     cannot say (an older broker)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     try:
         futures = admin.describe_topics(TopicCollection([topic]), request_timeout=10)
         description = futures[topic].result(timeout=15)
