@@ -13,6 +13,7 @@ from confluent_kafka import Message
 
 from riskrelay.decode.avro import WIRE_HEADER_SIZE, AvroDecoder
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
+from riskrelay.enrich.profile_stage import EnrichmentStage
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
 from riskrelay.kafka.messages import header_list
@@ -46,6 +47,7 @@ class OutputTopics:
     deliveries: str
     event_state: str
     identities: str
+    profiles: str
     dlq: str
 
     @classmethod
@@ -55,6 +57,7 @@ class OutputTopics:
             deliveries=topics.name(topics.deliveries),
             event_state=topics.name(topics.event_state),
             identities=topics.name(topics.identities),
+            profiles=topics.name(topics.profiles),
             dlq=topics.name(topics.dlq),
         )
 
@@ -79,8 +82,10 @@ class EventProcessor:
         collector: RecordCollector,
         metrics: WorkerMetrics,
         clock: Clock = utc_now,
+        enrichment: EnrichmentStage | None = None,
     ) -> None:
         self._inputs = inputs
+        self._enrichment = enrichment
         self._out = outputs
         self._store = store
         self._identities = identities
@@ -141,6 +146,13 @@ class EventProcessor:
         envelope, version = event.envelope, decision.version
         partition = envelope.source.partition
         body = {**event.body, "version": version, "operation": _operation(decision)}
+        if self._enrichment is not None:
+            # A replay keeps the profile signals its version got; anything else applies
+            # the event to the subject's profile (synchronously: see enrich.profile_stage).
+            recorded = None
+            if decision.verdict is Verdict.RETRY and state is not None:
+                recorded = state["current"]["data_json"]
+            body = self._enrichment.apply(body, partition, recorded)
         routed = self._dispatcher.route(envelope)
         skip = decision.done_providers
         if decision.only is not None:  # a replay retries the providers that failed alone
@@ -169,8 +181,9 @@ class EventProcessor:
 
         # Credentials an event carries for one provider call stop here.
         body = without_secrets(body)
+        analytics = body if self._enrichment is None else self._enrichment.for_analytics(body)
         self._collector.send(
-            OutputRecord(self._out.normalized, partition, envelope.subject_id, body)
+            OutputRecord(self._out.normalized, partition, envelope.subject_id, analytics)
         )
         completed = with_completed(
             pending,

@@ -449,7 +449,7 @@ class EnrichSettings(BaseSettings):
     max_ips: int = Field(default=20, ge=1)
     max_countries: int = Field(default=10, ge=1)
     max_kind_events: int = Field(default=100, ge=1)
-    max_applied: int = Field(default=16, ge=1)
+    max_applied: int = Field(default=8, ge=1)
 
     @field_validator("pii_hmac_key")
     @classmethod

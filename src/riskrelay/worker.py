@@ -36,6 +36,12 @@ from riskrelay.deliver.providers.coinflow import CoinflowAdapter
 from riskrelay.deliver.providers.dataspike import DataspikeAdapter
 from riskrelay.deliver.providers.stripe import StripeAdapter
 from riskrelay.deliver.providers.unit21 import Unit21Adapter
+from riskrelay.enrich.profile_stage import (
+    EnrichmentStage,
+    ProfileStage,
+    enrich_options,
+    profile_limits,
+)
 from riskrelay.errors import ConfigError
 from riskrelay.kafka.collector import RecordCollector
 from riskrelay.kafka.config import consumer_config, producer_config
@@ -43,12 +49,13 @@ from riskrelay.kafka.messages import position
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import FAMILY_SCHEMAS, Family
-from riskrelay.pipeline import EventProcessor, OutputTopics
+from riskrelay.pipeline import EventProcessor, OutputTopics, utc_now
 from riskrelay.processing.offsets import OffsetTracker
 from riskrelay.processing.scheduler import SubjectScheduler
 from riskrelay.routing import load_routing
 from riskrelay.settings import ProviderSettings, Settings, StripeSettings
 from riskrelay.state.identities import IdentityTable
+from riskrelay.state.profiles import ProfileTable
 from riskrelay.state.reader import StateTopicReader, state_consumer
 from riskrelay.state.store import StateStore, bytes_store
 
@@ -138,13 +145,32 @@ class Worker:
                 out.deliveries: AvroEncoder(registry, out.deliveries, "delivery_result"),
                 out.event_state: AvroEncoder(registry, out.event_state, "event_state"),
                 out.identities: AvroEncoder(registry, out.identities, "identity"),
+                out.profiles: AvroEncoder(registry, out.profiles, "profile"),
                 out.dlq: AvroEncoder(registry, out.dlq, "dlq"),
             }
         )
         self._identity_decoder = AvroDecoder(registry, "identity")
+        self._profile_decoder = AvroDecoder(registry, "profile")
         self._store = StateStore(bytes_store(settings.worker.state_store))
         self._identities = IdentityTable(
             bytes_store(settings.worker.state_store, prefix="riskrelay-identities-")
+        )
+        self._profiles = ProfileTable(
+            bytes_store(settings.worker.state_store, prefix="riskrelay-profiles-")
+        )
+        enrichment = (
+            EnrichmentStage(
+                enrich_options(settings.enrich),
+                ProfileStage(
+                    self._profiles,
+                    profile_limits(settings.enrich),
+                    self._collector,
+                    out.profiles,
+                    utc_now,
+                ),
+            )
+            if settings.enrich.enabled
+            else None
         )
         self._dispatcher = Dispatcher(providers, metrics)
         self.processor = EventProcessor(
@@ -155,6 +181,7 @@ class Worker:
             self._dispatcher,
             self._collector,
             metrics,
+            enrichment=enrichment,
         )
         worker = settings.worker
         static = {"group.instance.id": worker.instance_id} if worker.instance_id else {}
@@ -241,6 +268,7 @@ class Worker:
         for topic, decoder, apply in (
             (self._outputs.event_state, self._state_decoder, self._store.put),
             (self._outputs.identities, self._identity_decoder, self._identities.apply),
+            (self._outputs.profiles, self._profile_decoder, self._profiles.apply),
         ):
             reader = StateTopicReader(state_consumer(self._bootstrap), topic, decoder, apply)
             try:
@@ -255,7 +283,7 @@ class Worker:
         self._metrics.assigned_partitions.set(len(self._owned))
         self._paused = False
         log.info(
-            "assigned %s; restored %d state and identity records in %.2fs",
+            "assigned %s; restored %d state, identity and profile records in %.2fs",
             [f"{tp.topic}[{tp.partition}]" for tp in partitions],
             restored,
             elapsed,
@@ -293,6 +321,7 @@ class Worker:
             if not any(p == number for _, p in self._owned):
                 self._store.drop(number)
                 self._identities.drop(number)
+                self._profiles.drop(number)
         log.info("released %s", [f"{t}[{p}]" for t, p in keys])
 
     # -- the loops -------------------------------------------------------------------
@@ -355,6 +384,7 @@ class Worker:
         await asyncio.to_thread(self._producer.flush, 10)
         self._store.close()
         self._identities.close()
+        self._profiles.close()
 
 
 def tune_garbage_collector() -> None:

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from riskrelay.models import AvroRecord
+from riskrelay.state.profiles import from_ms, to_ms
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
@@ -75,18 +74,7 @@ class ProfileLimits:
     max_ips: int = 20
     max_countries: int = 10
     max_kind_events: int = 100
-    max_applied: int = 16
-
-
-def to_ms(when: datetime) -> int:
-    """Exact epoch milliseconds (no float rounding)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when - EPOCH) // _MS
-
-
-def from_ms(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
+    max_applied: int = 8
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,28 @@ objects, so a worker can own millions of subjects with flat memory.
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 import fastavro
+import orjson
 
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 from riskrelay.state.store import BytesStore
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(when: datetime) -> int:
+    """Exact epoch milliseconds (integer arithmetic: no float rounding)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 class ProfileCodec:
@@ -35,6 +51,49 @@ class ProfileCodec:
         record = fastavro.schemaless_reader(io.BytesIO(body), self._schema, None)
         assert isinstance(record, dict)
         return record
+
+
+SIGNAL_FIELDS = (
+    "registered_at",
+    "registration_source",
+    "first_seen_at",
+    "last_seen_at",
+    "days_since_registration",
+    "session_started_at",
+    "seconds_since_session_start",
+    "failed_sign_ins_1h",
+    "failed_sign_ins_24h",
+    "new_device",
+    "new_ip",
+    "new_country",
+    "velocity_1h",
+    "initial_risk_score",
+    "current_risk_score",
+    "countries",
+)
+SIGNAL_TIMES = frozenset(("registered_at", "first_seen_at", "last_seen_at", "session_started_at"))
+
+
+class SignalsCodec:
+    """The signals an applied event got, as kept in the profile (``applied``): a JSON
+    array of the values in ``SIGNAL_FIELDS`` order, times as epoch milliseconds. Written
+    for every event and read back only after a crash, so it must be cheap and small
+    (~100 bytes and ~2 µs; fastavro took ~13 µs, a JSON object ~400 bytes)."""
+
+    def encode(self, signals: AvroRecord) -> bytes:
+        return orjson.dumps(
+            [
+                to_ms(value) if name in SIGNAL_TIMES and value is not None else value
+                for name, value in zip(SIGNAL_FIELDS, map(signals.get, SIGNAL_FIELDS), strict=True)
+            ]
+        )
+
+    def decode(self, body: bytes) -> AvroRecord:
+        values = orjson.loads(body)
+        return {
+            name: from_ms(value) if name in SIGNAL_TIMES and value is not None else value
+            for name, value in zip(SIGNAL_FIELDS, values, strict=True)
+        }
 
 
 class ProfileTable:
