@@ -16,7 +16,7 @@ powers of ten. ``pycountry`` has the codes but not the exponents.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Context, Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -49,6 +49,23 @@ def to_major(money: Mapping[str, Any]) -> Decimal:
     """Exact amount in major units: ``{"amount_minor": 1050, "currency": "USD"}`` → 10.50."""
     # A long has at most 19 digits, well inside Decimal's default 28-digit precision.
     return Decimal(int(money["amount_minor"])).scaleb(-exponent(money["currency"]))
+
+
+# Wide enough for any long in minor units at any exponent, so scaling never rounds.
+_EXACT = Context(prec=60)
+
+
+def to_minor(major: Decimal, currency: str) -> int:
+    """Exact minor units of an amount in major units: Decimal("10.50") USD → 1050. An
+    amount finer than the currency's minor unit (10.505 USD, 1.5 JPY) is refused, not
+    rounded: which way to round is a business decision, never a conversion's."""
+    places = exponent(currency)
+    if not major.is_finite():
+        raise ValidationError(f"amount: {major} is not a finite number")
+    scaled = major.scaleb(places, context=_EXACT)
+    if scaled != scaled.to_integral_value(context=_EXACT):
+        raise ValidationError(f"amount: {major} is finer than {currency}'s {places} decimals")
+    return int(scaled)
 
 
 def decimal_string(money: Mapping[str, Any]) -> str:
