@@ -40,7 +40,9 @@ def demo_bodies(count: int) -> list[dict[str, Any]]:
 
 def assert_valid(body: dict[str, Any]) -> None:
     """``body`` is a record of the normalized schema, every field set."""
-    validate({**body, "version": 1, "operation": "CREATE"}, parsed_schema("normalized"), strict=True)
+    validate(
+        {**body, "version": 1, "operation": "CREATE"}, parsed_schema("normalized"), strict=True
+    )
 
 
 def sign_in(**user: Any) -> dict[str, Any]:
