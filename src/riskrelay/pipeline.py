@@ -4,6 +4,7 @@ I/O of ``deliver``; this module only sequences them and says what goes where."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ from riskrelay.enrich.profile_stage import EnrichmentStage
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
 from riskrelay.kafka.messages import header_list
-from riskrelay.metrics import WorkerMetrics
+from riskrelay.logging import log_fields
+from riskrelay.metrics import Bound, WorkerMetrics
 from riskrelay.models import AvroRecord, CanonicalEvent, Envelope, Family
 from riskrelay.normalize import normalize, without_secrets
 from riskrelay.replay import input_position
@@ -35,6 +37,8 @@ from riskrelay.state.snapshot import (
 from riskrelay.state.store import StateStore
 
 Clock = Callable[[], datetime]
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -94,20 +98,28 @@ class EventProcessor:
         self._dispatcher = dispatcher
         self._collector = collector
         self._metrics = metrics
+        # Metric children bound once per label set (metrics.Bound), never per event.
+        self._consumed = Bound(metrics.consumed)
+        self._invalid = Bound(metrics.invalid)
+        self._normalized = Bound(metrics.normalized)
+        self._emitted = Bound(metrics.emitted, outputs.normalized)
+        self._deliveries = Bound(metrics.deliveries)
+        self._dlq = Bound(metrics.dlq)
         self._clock = clock
 
     async def process(self, message: Message) -> None:
         # A DLQ replay counts as the original record (riskrelay.replay).
         source, replay = input_position(message)
-        self._metrics.consumed.labels(source.topic).inc()
+        self._consumed[source.topic].inc()
         family, decoder = self._inputs[source.topic]
         try:
             record = decoder.decode(message.value())
             event = normalize(family, record, source, self._clock())
         except InputError as exc:
+            self._invalid[source.topic, exc.reason].inc()
             self.dead_letter(message, exc.reason, exc)
             return
-        self._metrics.normalized.labels(family.value, event.envelope.kind).inc()
+        self._normalized[family, event.envelope.kind].inc()
         state = self._store.get(source.partition, event.envelope.event_id)
         decision = (
             decide(state, event.envelope)
@@ -185,6 +197,7 @@ class EventProcessor:
         self._collector.send(
             OutputRecord(self._out.normalized, partition, envelope.subject_id, analytics)
         )
+        self._emitted[envelope.family, envelope.kind].inc()
         completed = with_completed(
             pending,
             envelope,
@@ -221,9 +234,7 @@ class EventProcessor:
         status = last.status_code if last else None
         error_text = None if outcome.error is None else str(outcome.error)
         delivered = outcome.delivered
-        self._metrics.deliveries.labels(
-            outcome.provider, "delivered" if delivered else "failed"
-        ).inc()
+        self._deliveries[outcome.provider, "delivered" if delivered else "failed"].inc()
         self._collector.send(
             OutputRecord(
                 self._out.deliveries,
@@ -249,6 +260,22 @@ class EventProcessor:
         )
         if not delivered:
             reason = delivery_failure_reason(outcome)
+            log.warning(
+                "delivery of %s to %s failed for good: %s",
+                body["event_id"],
+                outcome.provider,
+                error_text,
+                extra=log_fields(
+                    "delivery_failed",
+                    event_id=body["event_id"],
+                    kind=body["kind"],
+                    provider=outcome.provider,
+                    endpoint=outcome.endpoint,
+                    status_code=status,
+                    attempts=len(result.attempts),
+                    reason=reason,
+                ),
+            )
             self.dead_letter(
                 message,
                 reason,
@@ -294,8 +321,25 @@ class EventProcessor:
         attempts: int = 0,
     ) -> None:
         """Keep the original bytes, headers and coordinates with the reason."""
-        self._metrics.dlq.labels(reason).inc()
+        self._dlq[reason].inc()
         source, _ = input_position(message)
+        log.warning(
+            "dead-lettered %s (%s): %s",
+            event_id or f"{source.topic}[{source.partition}]@{source.offset}",
+            reason,
+            error,
+            extra=log_fields(
+                "dlq",
+                event_id=event_id,
+                reason=reason,
+                provider=provider,
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                error_class=type(error).__name__,
+                attempts=attempts,
+            ),
+        )
         timestamp_type, timestamp_ms = message.timestamp()
         key = message.key()
         self._collector.send(

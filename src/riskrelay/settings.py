@@ -498,6 +498,16 @@ class DevSettings(BaseSettings):
         return self.sandbox_base_port + PROVIDERS.index(provider)
 
 
+class LogSettings(BaseSettings):
+    """Logging of every command (``riskrelay.logging``). ``pii``: keep personal data in
+    log lines, for local debugging only; secrets are redacted regardless."""
+
+    model_config = _config("RISKRELAY_LOG_")
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    pii: bool = False
+
+
 class Settings(BaseSettings):
     """The root: every component's settings, read from the environment at once."""
 

@@ -47,6 +47,7 @@ from riskrelay.kafka.collector import RecordCollector
 from riskrelay.kafka.config import consumer_config, producer_config
 from riskrelay.kafka.messages import position
 from riskrelay.kafka.topics import ensure_topics, topic_specs
+from riskrelay.logging import log_fields
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import FAMILY_SCHEMAS, Family
 from riskrelay.pipeline import EventProcessor, OutputTopics, utc_now
@@ -172,6 +173,8 @@ class Worker:
             if settings.enrich.enabled
             else None
         )
+        metrics.watch_store("event_state", self._store)
+        metrics.watch_store("identities", self._identities)
         self._dispatcher = Dispatcher(providers, metrics)
         self.processor = EventProcessor(
             self._inputs,
@@ -186,7 +189,13 @@ class Worker:
         worker = settings.worker
         static = {"group.instance.id": worker.instance_id} if worker.instance_id else {}
         self._consumer = Consumer(
-            consumer_config(self._bootstrap, worker.group_id, settings.kafka, **static)
+            consumer_config(
+                self._bootstrap,
+                worker.group_id,
+                settings.kafka,
+                **static,
+                **metrics.consumer_config(),  # lag per partition from librdkafka's statistics
+            )
         )
         self._producer = Producer(
             producer_config(
@@ -263,6 +272,7 @@ class Worker:
         # would wait for the poll in progress, which may be waiting for that commit.
         self._group_metadata = consumer.consumer_group_metadata()
         numbers = sorted({tp.partition for tp in partitions})
+        self._metrics.restore_started()
         start = time.perf_counter()
         restored = 0
         for topic, decoder, apply in (
@@ -278,7 +288,7 @@ class Worker:
                 reader.close()
             restored += reader.records_applied
         elapsed = time.perf_counter() - start
-        self._metrics.state_restore.observe(elapsed)
+        self._metrics.restore_finished(elapsed)
         self._owned.update((tp.topic, tp.partition) for tp in partitions)
         self._metrics.assigned_partitions.set(len(self._owned))
         self._paused = False
@@ -287,6 +297,13 @@ class Worker:
             [f"{tp.topic}[{tp.partition}]" for tp in partitions],
             restored,
             elapsed,
+            extra=log_fields(
+                "rebalance",
+                kind="assign",
+                partitions=[f"{tp.topic}[{tp.partition}]" for tp in partitions],
+                restored_records=restored,
+                restore_seconds=round(elapsed, 3),
+            ),
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -322,7 +339,11 @@ class Worker:
                 self._store.drop(number)
                 self._identities.drop(number)
                 self._profiles.drop(number)
-        log.info("released %s", [f"{t}[{p}]" for t, p in keys])
+        released = [f"{t}[{p}]" for t, p in keys]
+        kind = "revoke" if commit else "lost"
+        log.info(
+            "released %s", released, extra=log_fields("rebalance", kind=kind, partitions=released)
+        )
 
     # -- the loops -------------------------------------------------------------------
 

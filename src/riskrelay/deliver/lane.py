@@ -15,11 +15,14 @@ rate limiter, so new attempts wait for ``X-RateLimit-Reset`` instead of drawing 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from prometheus_client import Counter
 
 from riskrelay.deliver.breaker import BreakerState, CircuitBreaker, Outcome
 from riskrelay.deliver.policy import ProviderPolicy
@@ -27,9 +30,16 @@ from riskrelay.deliver.ratelimit import RateLimiter
 from riskrelay.deliver.request import Attempt, ProviderRequest, ProviderResponse
 from riskrelay.deliver.retry import AttemptLog, CallResult, RetryBudget
 from riskrelay.errors import CredentialsError, DeliveryError, TransientDeliveryError
+from riskrelay.logging import log_fields
 from riskrelay.metrics import WorkerMetrics
 
-STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "network")
+STATUS_CLASSES = ("network", "1xx", "2xx", "3xx", "4xx", "5xx")
+"""Indexed by ``status // 100`` (0: no HTTP answer)."""
+MAX_ENDPOINTS = 32
+"""Endpoint label values per provider; past it (an adapter forgot a ``route`` for a path
+with an id) attempts count under ``other`` instead of growing the label set."""
+
+log = logging.getLogger(__name__)
 
 
 class AttemptSender(Protocol):
@@ -45,7 +55,11 @@ class LaneMetrics:
     update where ``.labels()`` costs ~1 µs, on every attempt."""
 
     def __init__(self, provider: str, metrics: WorkerMetrics) -> None:
-        self.requests = {c: metrics.requests.labels(provider, c) for c in STATUS_CLASSES}
+        self.provider = provider
+        self._request_counter = metrics.requests
+        # (method, route or path) -> one child per status class, bound on first use.
+        self.requests: dict[tuple[str, str], tuple[Counter, ...]] = {}
+        self._other: tuple[Counter, ...] | None = None
         self.latency = metrics.provider_latency.labels(provider)
         self.end_to_end = metrics.end_to_end.labels(provider)
         self.retries = metrics.provider_retries.labels(provider)
@@ -57,15 +71,35 @@ class LaneMetrics:
         self.credentials_invalid = metrics.credentials_invalid.labels(provider)
         self.waiting = metrics.breaker_waiting.labels(provider)
 
-    def observe(self, attempt: Attempt | None) -> None:
+    def observe(self, request: ProviderRequest, attempt: Attempt | None) -> None:
         if attempt is None:
             return
+        key = (request.method, request.route or request.path)
+        classes = self.requests.get(key) or self._bind(key)
         status = attempt.status_code
-        key = f"{status // 100}xx" if status else "network"
-        counter = self.requests.get(key)
-        if counter is not None:
-            counter.inc()
+        index = status // 100 if status else 0
+        if index < len(classes):
+            classes[index].inc()
         self.latency.observe(attempt.duration_ms / 1000)
+
+    def _bind(self, key: tuple[str, str]) -> tuple[Counter, ...]:
+        if len(self.requests) < MAX_ENDPOINTS:
+            classes = self._classes(f"{key[0]} {key[1]}")
+            self.requests[key] = classes
+            return classes
+        if self._other is None:
+            log.warning(
+                "%s: more than %d endpoints; the rest count as 'other' (a path with an id "
+                "and no route?)",
+                self.provider,
+                MAX_ENDPOINTS,
+            )
+            self._other = self._classes("other")
+        return self._other
+
+    def _classes(self, endpoint: str) -> tuple[Counter, ...]:
+        counter = self._request_counter
+        return tuple(counter.labels(self.provider, endpoint, c) for c in STATUS_CLASSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,19 +211,44 @@ class ProviderLane:
                         self.metrics.auth_failures.inc()
                     breaker.record(permit, outcome)
                     self._limiter.observe(error.headers)  # a 429 may say when quota returns
-                    self.metrics.observe(error.attempt)
+                    self.metrics.observe(request, error.attempt)
                     return _Sent(None, error, error.attempt, permit.probe)
                 except BaseException:
                     breaker.release(permit)  # cancelled or a bug: the probe slot is free again
                     raise
                 breaker.record(permit, Outcome.SUCCESS)
                 self._limiter.observe(response.headers)
-                self.metrics.observe(attempt)
+                self.metrics.observe(request, attempt)
                 return _Sent(response, None, attempt, permit.probe)
 
     def _on_transition(self, old: BreakerState, new: BreakerState) -> None:
         self.metrics.breaker_state.set(new)
         self.metrics.transitions[new].inc()
+        log.log(
+            logging.WARNING if new is BreakerState.OPEN else logging.INFO,
+            "%s breaker %s -> %s",
+            self.name,
+            old.name.lower(),
+            new.name.lower(),
+            extra=log_fields(
+                "breaker_transition",
+                provider=self.name,
+                from_state=old.name.lower(),
+                to_state=new.name.lower(),
+            ),
+        )
 
     def _on_credentials(self, invalid: bool) -> None:
         self.metrics.credentials_invalid.set(int(invalid))
+        if invalid:
+            log.error(
+                "%s refuses our credentials (401/403): deliveries wait until they are fixed",
+                self.name,
+                extra=log_fields("credentials_refused", provider=self.name),
+            )
+        else:
+            log.info(
+                "%s accepts our credentials again",
+                self.name,
+                extra=log_fields("credentials_accepted", provider=self.name),
+            )

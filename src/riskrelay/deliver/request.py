@@ -17,6 +17,9 @@ class ProviderRequest:
     (e.g. 409 from an applicant create whose body names the existing applicant).
     ``retry_statuses``: statuses that are transient for this call only (e.g. Unit21's 423
     on an update of an event it has not finished processing).
+    ``route``: the path with its ids as placeholders (``/v1/events/{event_id}/update``),
+    for the ``endpoint`` label of the request metrics, which must not carry ids. Leave it
+    ``None`` when the path holds no id.
     """
 
     method: str
@@ -27,6 +30,7 @@ class ProviderRequest:
     prerequisite: bool = False
     accept_statuses: frozenset[int] = frozenset()
     retry_statuses: frozenset[int] = frozenset()
+    route: str | None = None
 
     @property
     def endpoint(self) -> str:

@@ -83,6 +83,9 @@ class IdentityTable:
     def drop(self, partition: int) -> None:
         self._store.drop(partition)
 
+    def stats(self) -> tuple[int, int | None]:
+        return self._store.stats()
+
     def close(self) -> None:
         self._store.close()
 

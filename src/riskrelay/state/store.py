@@ -64,6 +64,10 @@ class BytesStore(Protocol):
 
     def drop(self, partition: int) -> None: ...
 
+    def stats(self) -> tuple[int, int | None]:
+        """(records, bytes) for the size metrics; bytes None where it is not known."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -82,6 +86,10 @@ class MemoryBytesStore:
 
     def size(self) -> int:
         return sum(len(p) for p in self._partitions.values())
+
+    def stats(self) -> tuple[int, int | None]:
+        # Called from the metrics thread: list() copies the values in one step.
+        return sum(len(p) for p in list(self._partitions.values())), None
 
     def close(self) -> None:
         self._partitions.clear()
@@ -111,6 +119,15 @@ class RocksBytesStore:
 
     def drop(self, partition: int) -> None:
         self._db.delete_range(*_prefix(partition))
+
+    def stats(self) -> tuple[int, int | None]:
+        """RocksDB's own estimates, cheap to read from any thread: keys, and bytes on
+        disk plus in memtables (what the process holds for this store)."""
+        db = self._db
+        records = db.property_int_value("rocksdb.estimate-num-keys") or 0
+        disk = db.property_int_value("rocksdb.total-sst-files-size") or 0
+        memory = db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
+        return records, disk + memory
 
     def close(self) -> None:
         self._db.close()
@@ -143,6 +160,9 @@ class StateStore:
 
     def drop(self, partition: int) -> None:
         self._backend.drop(partition)
+
+    def stats(self) -> tuple[int, int | None]:
+        return self._backend.stats()
 
     def close(self) -> None:
         self._backend.close()

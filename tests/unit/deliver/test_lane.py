@@ -49,7 +49,8 @@ def test_transient_failures_are_retried_until_success() -> None:
     assert [a.status_code for a in result.attempts] == [503, None, 429, 200]
     assert len(sleep.delays) == 3
     assert sample(metrics, "riskrelay_provider_retries_total") == 3
-    assert sample(metrics, "riskrelay_provider_requests_total", status_class="network") == 1
+    requests = {"endpoint": "POST /v1/events/create", "status_class": "network"}
+    assert sample(metrics, "riskrelay_provider_requests_total", **requests) == 1
 
 
 def test_attempts_are_bounded() -> None:

@@ -44,6 +44,7 @@ STRIPE_VERSION = "2026-01-28.preview; payment_evaluations_beta=v1"
 EVALUATIONS = "stripe.evaluation"
 INTERVENTIONS = "stripe.intervention"
 CREATE_PATH = "/v1/radar/payment_evaluations"
+REPORT_ROUTE = "/v1/payment_evaluations/{evaluation_id}/report_events"
 
 PAYMENT_KINDS: frozenset[str] = frozenset({"purchase", "deposit"})
 """Payments the user makes to us with an instrument that can be disputed or refunded.
@@ -240,7 +241,12 @@ class StripeAdapter:
         return envelope.family is Family.EVALUATION and envelope.kind in EVENT_DETAILS
 
     def _request(
-        self, path: str, params: dict[str, Any], body: AvroRecord, version: int
+        self,
+        path: str,
+        params: dict[str, Any],
+        body: AvroRecord,
+        version: int,
+        route: str | None = None,
     ) -> ProviderRequest:
         headers = {
             "Idempotency-Key": idempotency_key(body["event_id"], version),
@@ -248,7 +254,12 @@ class StripeAdapter:
         }
         # 409: Stripe is still running the first request with this key; ask again later.
         return ProviderRequest(
-            "POST", path, form=encode_form(params), headers=headers, retry_statuses=frozenset({409})
+            "POST",
+            path,
+            form=encode_form(params),
+            headers=headers,
+            retry_statuses=frozenset({409}),
+            route=route,
         )
 
     def build_request(
@@ -301,7 +312,7 @@ class StripeAdapter:
                     " (its raised event was not delivered to Stripe)"
                 )
         path = f"/v1/payment_evaluations/{quote(evaluation_id, safe='')}/report_events"
-        return self._request(path, report_params(body, key), body, version)
+        return self._request(path, report_params(body, key), body, version, REPORT_ROUTE)
 
     def learn(
         self, body: AvroRecord, request: ProviderRequest, response: ProviderResponse

@@ -388,7 +388,13 @@ class Unit21Adapter:
             event["options"] = {"upsert_on_conflict": True}
             return ProviderRequest("POST", "/v1/events/create", json=event)
         path = f"/v1/events/{quote(body['event_id'], safe='')}/update"
-        return ProviderRequest("PUT", path, json=event, retry_statuses=frozenset({423}))
+        return ProviderRequest(
+            "PUT",
+            path,
+            json=event,
+            retry_statuses=frozenset({423}),
+            route="/v1/events/{event_id}/update",
+        )
 
     def learn(
         self, body: AvroRecord, request: ProviderRequest, response: ProviderResponse
