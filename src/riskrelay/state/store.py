@@ -109,6 +109,11 @@ class RocksBytesStore:
         options.set_write_buffer_size(MEMTABLE_BYTES)
         options.set_max_write_buffer_number(2)
         self._db = rocksdict.Rdict(str(self._dir / "state"), options=options)
+        # A cache of a Kafka topic, rebuilt from it on every assignment: a write-ahead log
+        # would only make each put ~3x dearer (measured: 4.5 against 1.4 µs).
+        writes = rocksdict.WriteOptions()
+        writes.disable_wal = True
+        self._db.set_write_options(writes)
 
     def get(self, partition: int, key: str) -> bytes | None:
         value = self._db.get(_key(partition, key))
