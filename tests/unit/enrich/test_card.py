@@ -5,7 +5,7 @@ not derived from the module's table."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.enrich.card import IIN_RANGES, card_network, is_bin
@@ -98,6 +98,7 @@ def test_what_is_not_a_bin_has_no_network(value: str) -> None:
     assert card_network(value) is None
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_any_text_is_answered_without_an_exception(value: str) -> None:
     network = card_network(value)

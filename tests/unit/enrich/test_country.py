@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.enrich.country import clean_country, country_flag, is_country
@@ -22,6 +22,7 @@ def test_clean_and_flag() -> None:
     assert country_flag("payment.card.country") == "country_invalid:payment.card.country"
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_any_text_is_answered_without_an_exception(value: str) -> None:
     if is_country(clean_country(value)):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.enrich.email import EmailSignal, clean_email, email_signal
@@ -45,6 +45,7 @@ def test_clean_email() -> None:
     assert clean_email("  A@B.COM\t") == "a@b.com"
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_any_text_gives_a_signal_not_an_exception(value: str) -> None:
     signal = email_signal(value)

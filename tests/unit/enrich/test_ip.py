@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.enrich.ip import (
@@ -108,6 +108,7 @@ def test_lookups_are_pluggable_and_asked_only_about_public_addresses() -> None:
     assert ip_signal("81.2.69.142", None)["country"] is None
 
 
+@settings(deadline=None)
 @given(st.one_of(st.text(), st.ip_addresses().map(str)))
 def test_any_text_gives_a_signal_not_an_exception(raw: str) -> None:
     signal = ip_signal(raw, RIR)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.enrich.phone import PhoneSignal, is_region, parse_phone
@@ -53,6 +53,7 @@ def test_regions() -> None:
     assert not is_region(None)
 
 
+@settings(deadline=None)
 @given(st.text(), st.sampled_from([None, "US", "GB", "IN"]))
 def test_any_text_gives_a_signal_not_an_exception(raw: str, region: str | None) -> None:
     signal = parse_phone(raw, region)

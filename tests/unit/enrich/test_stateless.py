@@ -212,7 +212,7 @@ def test_bad_options_fail_at_startup() -> None:
 maybe_text = st.none() | st.text(max_size=80)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     email=maybe_text,
     phone=maybe_text,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.enrich.user_agent import UserAgentParser, default_parser
@@ -126,6 +126,7 @@ def test_results_are_memoized_per_parser() -> None:
     assert default_parser() is default_parser()
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_any_text_gives_a_signal_not_an_exception(agent: str) -> None:
     signal = default_parser().parse(agent)

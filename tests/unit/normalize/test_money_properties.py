@@ -7,7 +7,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from iso4217 import Currency
 
@@ -41,6 +41,7 @@ any_currency = st.sampled_from([code for codes in BY_PLACES.values() for code in
 
 
 @pytest.mark.parametrize("places", [0, 2, 3])
+@settings(deadline=None)
 @given(data=st.data())
 def test_minor_to_major_and_back_is_the_identity(places: int, data: st.DataObject) -> None:
     currency = data.draw(currencies(places))
@@ -53,6 +54,7 @@ def test_minor_to_major_and_back_is_the_identity(places: int, data: st.DataObjec
 
 
 @pytest.mark.parametrize("places", [0, 2, 3])
+@settings(deadline=None)
 @given(data=st.data())
 def test_decimal_string_has_the_currencys_decimals_and_parses_back(
     places: int, data: st.DataObject
@@ -67,6 +69,7 @@ def test_decimal_string_has_the_currencys_decimals_and_parses_back(
 
 
 @pytest.mark.parametrize("places", [0, 2, 3])
+@settings(deadline=None)
 @given(data=st.data())
 def test_major_amounts_at_the_minor_unit_convert_exactly(places: int, data: st.DataObject) -> None:
     currency = data.draw(currencies(places))
@@ -80,6 +83,7 @@ def test_major_amounts_at_the_minor_unit_convert_exactly(places: int, data: st.D
 
 
 @pytest.mark.parametrize("places", [0, 2, 3])
+@settings(deadline=None)
 @given(data=st.data())
 def test_amounts_finer_than_the_minor_unit_are_refused(places: int, data: st.DataObject) -> None:
     currency = data.draw(currencies(places))
@@ -91,6 +95,7 @@ def test_amounts_finer_than_the_minor_unit_are_refused(places: int, data: st.Dat
         to_minor(major, currency)
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=LONG), any_currency)
 def test_the_float_rendering_is_the_nearest_float_to_the_exact_amount(
     amount: int, currency: str
@@ -102,6 +107,7 @@ def test_the_float_rendering_is_the_nearest_float_to_the_exact_amount(
     assert abs(Decimal(rendered) - exact) <= Decimal(math.ulp(rendered)) / 2
 
 
+@settings(deadline=None)
 @given(any_currency)
 def test_exponent_is_the_packages(currency: str) -> None:
     assert exponent(currency) == Currency(currency).exponent
