@@ -183,13 +183,78 @@ def test_without_a_profile_registration_and_initial_score_are_omitted() -> None:
     assert "user_ds_registration" not in event and "user_initial_risk_score" not in event
 
 
-def test_profile_fields_are_sent_when_the_body_carries_them() -> None:
-    profile = {"registered_at": WHEN - timedelta(days=3, hours=1), "initial_risk_score": 15}
-    event = to_dataspike_payment({**normalized(raw_payment()), "profile": profile})
-    assert event["user_ds_registration"] == 3 and event["user_initial_risk_score"] == 15
-    later = {"registered_at": WHEN + timedelta(hours=1), "initial_risk_score": 101}
-    event = to_dataspike_payment({**normalized(raw_payment()), "profile": later})
-    assert "user_ds_registration" not in event and "user_initial_risk_score" not in event
+def profile_signals(**values: Any) -> AvroRecord:
+    """A ``ProfileSignals`` record (normalized.avsc) with ``values`` set."""
+    return {
+        "registered_at": None,
+        "registration_source": "first_seen",
+        "first_seen_at": None,
+        "last_seen_at": None,
+        "days_since_registration": None,
+        "session_started_at": None,
+        "seconds_since_session_start": None,
+        "failed_sign_ins_1h": 0,
+        "failed_sign_ins_24h": 0,
+        "new_device": False,
+        "new_ip": False,
+        "new_country": False,
+        "velocity_1h": 1,
+        "initial_risk_score": None,
+        "current_risk_score": None,
+        "countries": [],
+        **values,
+    }
+
+
+def test_profile_signals_fill_registration_session_and_both_scores() -> None:
+    record = raw_payment()
+    record["user"]["risk_score"] = 80  # the event's own score: the profile's latest wins
+    record["session"]["session_started_at"] = WHEN - timedelta(hours=5)
+    profile = profile_signals(
+        days_since_registration=3,
+        seconds_since_session_start=900,
+        initial_risk_score=15.0,
+        current_risk_score=27.0,
+    )
+    event = to_dataspike_payment({**normalized(record), "profile": profile})
+    assert event["user_ds_registration"] == 3
+    assert event["session_duration"] == 900
+    assert (event["user_initial_risk_score"], event["user_current_risk_score"]) == (15, 27)
+    assert all(
+        type(event[k]) is int for k in ("user_initial_risk_score", "user_current_risk_score")
+    )
+    PAYMENT({"applicant_id": APPLICANT_ID, **event}, "")
+
+
+def test_a_profile_without_session_or_scores_sends_none_of_them() -> None:
+    record = raw_payment()
+    record["user"]["risk_score"] = 80
+    record["session"]["session_started_at"] = WHEN - timedelta(hours=5)
+    event = to_dataspike_payment({**normalized(record), "profile": profile_signals()})
+    for field in ("user_ds_registration", "session_duration", "user_initial_risk_score"):
+        assert field not in event
+    assert event["user_current_risk_score"] == 80  # no profile score: the event's
+
+
+@pytest.mark.parametrize(
+    ("signal", "value", "field"),
+    [
+        ("days_since_registration", -1, "user_ds_registration"),
+        ("seconds_since_session_start", -5, "session_duration"),
+        ("initial_risk_score", 100.6, "user_initial_risk_score"),
+        ("initial_risk_score", float("nan"), "user_initial_risk_score"),
+        ("current_risk_score", -0.6, "user_current_risk_score"),
+    ],
+)
+def test_a_profile_value_dataspike_would_refuse_is_omitted(
+    signal: str, value: Any, field: str
+) -> None:
+    record = raw_payment()
+    record["user"]["risk_score"] = None
+    body = {**normalized(record), "profile": profile_signals(**{signal: value})}
+    event = to_dataspike_payment(body)
+    assert field not in event
+    PAYMENT({"applicant_id": APPLICANT_ID, **event}, "")
 
 
 @pytest.mark.parametrize(

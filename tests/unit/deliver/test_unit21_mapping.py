@@ -154,6 +154,42 @@ def test_challenge_and_profile_details_are_carried() -> None:
     }
 
 
+def test_an_ip_is_sent_in_canonical_form_and_a_malformed_one_left_out() -> None:
+    body = body_of("SIGN_IN")
+    canonical = {**body, "session": {**body["session"], "ip_address": " 2001:DB8::0:1 "}}
+    assert to_unit21_action(canonical)["digital_data"]["ip_address"] == "2001:db8::1"
+    malformed = {**body, "session": {**body["session"], "ip_address": "203.0.113"}}
+    event = to_unit21_action(malformed)
+    assert "ip_address" not in event["digital_data"]
+    validate_event(event)
+
+
+def test_without_an_address_the_location_is_the_ip_country_from_enrichment() -> None:
+    body = body_of("SIGN_IN")
+    assert body["address"] is None
+    ip_signal = {"valid": True, "version": 4, "private": False, "reserved": False}
+    located = {**body, "enrichment": {"ip": {**ip_signal, "country": "DE"}}}
+    event = to_unit21_action(located)
+    assert event["location_data"] == {"country": "DE"}
+    validate_event(event)
+    unknown = {**body, "enrichment": {"ip": {**ip_signal, "country": None}}}
+    assert "location_data" not in to_unit21_action(unknown)
+
+
+def test_an_address_wins_over_the_ip_country_and_an_unknown_country_is_left_out() -> None:
+    body = body_of("PROFILE_CHANGE")
+    ip_signal = {"valid": True, "version": 4, "private": False, "reserved": False}
+    body = {
+        **body,
+        "address": {**body["address"], "country": "ZZ"},
+        "enrichment": {"ip": {**ip_signal, "country": "DE"}},
+    }
+    event = to_unit21_action(body)
+    assert event["location_data"]["city"] == "San Francisco"
+    assert "country" not in event["location_data"]
+    validate_event(event)
+
+
 def test_version_one_creates_with_upsert_later_versions_update() -> None:
     adapter = Unit21Adapter()
     body = body_of("SIGN_IN")

@@ -18,6 +18,13 @@ subject keeps exactly one applicant whatever crashes.
 Dataspike has no update call and no dedupe key: every version of an event is sent as an
 event of its own (a redelivery after a crash is sent twice too).
 
+Subject profile. ``user_ds_registration``, ``session_duration`` and both risk scores come
+from the profile signals the enrichment stage puts on the event (``body["profile"]``:
+days since registration, seconds since the session started, the subject's first and
+latest risk scores). Without them (enrichment off) the session's age falls back to the
+event's own ``session.session_started_at``, the current score to ``user.risk_score``, and
+the other two are omitted.
+
 Optional fields Dataspike would refuse (a malformed e-mail, a BIN that is not digits, an
 unknown country) are left out: one bad optional field must not cost the whole event. Only
 ``checkout_billing_country`` is required; without it the event is refused permanently
@@ -27,6 +34,7 @@ before any call, so a doomed event creates no applicant.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -49,14 +57,12 @@ PAYMENT_KINDS = frozenset({"purchase"})
 TRANSACTION_KINDS = frozenset({"deposit", "withdrawal", "transfer"})
 CARD_BIN_DIGITS = 6
 
-# Subject-profile fields, not on the normalized event yet. The profile table (DESIGN:
-# stateful enrichment, "user profile: registration time, initial risk score") will add
-# body["profile"] = {"registered_at": <datetime>, "initial_risk_score": <0..100>}; from
-# then on user_ds_registration (days since registered_at) and user_initial_risk_score
-# are sent. Until then the body does not carry them and both are omitted.
+# The subject-profile signals (normalized.avsc ProfileSignals) this adapter reads.
 PROFILE = "profile"
-PROFILE_REGISTERED_AT = "registered_at"
+PROFILE_DAYS_SINCE_REGISTRATION = "days_since_registration"
+PROFILE_SECONDS_SINCE_SESSION_START = "seconds_since_session_start"
 PROFILE_INITIAL_RISK_SCORE = "initial_risk_score"
+PROFILE_CURRENT_RISK_SCORE = "current_risk_score"
 
 _COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 # The shape Dataspike's applicant ``email`` takes (the sandbox's check): one ``@``, no
@@ -99,7 +105,14 @@ def _country(value: Any) -> str | None:
 
 
 def _score(value: Any) -> int | None:
+    """An integer 0-100 (the profile keeps scores as doubles: 27.0 is sent as 27)."""
+    if type(value) is float and math.isfinite(value):
+        value = round(value)
     return value if type(value) is int and 0 <= value <= 100 else None
+
+
+def _non_negative(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else None
 
 
 def _utc(when: datetime) -> datetime:
@@ -130,7 +143,12 @@ def card_bin(card: AvroRecord | None) -> str | None:
 
 
 def session_duration(body: AvroRecord) -> int | None:
-    """Whole seconds from the session's start to the event; never negative."""
+    """Whole seconds from the session's start to the event; never negative. The
+    profile's (the event's own session start, else the subject's last sign-in's); without
+    a profile, from the event's own session start."""
+    profile = body.get(PROFILE)
+    if profile is not None:
+        return _non_negative(profile.get(PROFILE_SECONDS_SINCE_SESSION_START))
     started = (body.get("session") or {}).get("session_started_at")
     if not isinstance(started, datetime):
         return None
@@ -139,12 +157,16 @@ def session_duration(body: AvroRecord) -> int | None:
 
 
 def registration_days(body: AvroRecord) -> int | None:
-    """Whole days from the subject's registration to the event (see ``PROFILE``)."""
-    registered = (body.get(PROFILE) or {}).get(PROFILE_REGISTERED_AT)
-    if not isinstance(registered, datetime):
-        return None
-    days = (_utc(body["occurred_at"]) - _utc(registered)).days
-    return days if days >= 0 else None
+    """Whole days from the subject's registration to the event (the profile's)."""
+    return _non_negative((body.get(PROFILE) or {}).get(PROFILE_DAYS_SINCE_REGISTRATION))
+
+
+def current_risk_score(body: AvroRecord) -> int | None:
+    """The subject's latest risk score (the profile's), else the event's own."""
+    profile = body.get(PROFILE)
+    if profile is not None and profile.get(PROFILE_CURRENT_RISK_SCORE) is not None:
+        return _score(profile[PROFILE_CURRENT_RISK_SCORE])
+    return _score((body.get("user") or {}).get("risk_score"))
 
 
 def billing_country(body: AvroRecord) -> str:
@@ -182,7 +204,7 @@ def user_fields(body: AvroRecord) -> dict[str, Any]:
         "user_phone_number": _text(user.get("phone")),
         "user_ds_registration": registration_days(body),
         "user_initial_risk_score": _score(profile.get(PROFILE_INITIAL_RISK_SCORE)),
-        "user_current_risk_score": _score(user.get("risk_score")),
+        "user_current_risk_score": current_risk_score(body),
     }
 
 

@@ -17,6 +17,8 @@ from urllib.parse import quote
 import orjson
 
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
+from riskrelay.enrich.country import clean_country, is_country
+from riskrelay.enrich.ip import classify_ip
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
 from riskrelay.normalize.money import major_float
@@ -134,18 +136,40 @@ def _general(body: AvroRecord, event_type: str, subtype: str, **extra: Any) -> d
     )
 
 
+def _ip_address(value: Any) -> str | None:
+    """The address in canonical form; None unless it is one (Unit21 refuses the event
+    otherwise, and the normalizer keeps a malformed one for enrichment to flag)."""
+    if not isinstance(value, str):
+        return None
+    kind = classify_ip(value)
+    return kind.address if kind.valid else None
+
+
+def _country_code(value: Any) -> str | None:
+    """An ISO 3166-1 alpha-2 code, upper case; None otherwise (Unit21 refuses others)."""
+    if not isinstance(value, str):
+        return None
+    code = clean_country(value)
+    return code if is_country(code) else None
+
+
 def _digital(session: Mapping[str, Any] | None) -> dict[str, Any]:
     session = session or {}
     return _compact(
         {
-            "ip_address": session.get("ip_address"),
+            "ip_address": _ip_address(session.get("ip_address")),
             "client_fingerprint": session.get("client_fingerprint"),
         }
     )
 
 
-def _location(address: Mapping[str, Any] | None) -> dict[str, Any]:
-    address = address or {}
+def _location(address: Mapping[str, Any] | None, body: AvroRecord) -> dict[str, Any]:
+    """The event's address; without one, the country its IP is in (enrichment's IP
+    country), so Unit21 still learns where the event came from."""
+    if not address:
+        ip = ((body.get("enrichment") or {}).get("ip")) or {}
+        country = _country_code(ip.get("country"))
+        return {} if country is None else {"country": country}
     return _compact(
         {
             "street_name": address.get("street"),
@@ -153,15 +177,15 @@ def _location(address: Mapping[str, Any] | None) -> dict[str, Any]:
             "city": address.get("city"),
             "state": address.get("state"),
             "postal_code": address.get("postal_code"),
-            "country": address.get("country"),
+            "country": _country_code(address.get("country")),
         }
     )
 
 
 def _with_context(
-    event: dict[str, Any], session: Mapping[str, Any] | None, address: Mapping[str, Any] | None
+    event: dict[str, Any], body: AvroRecord, address: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    digital, location = _digital(session), _location(address)
+    digital, location = _digital(body.get("session")), _location(address, body)
     if digital:
         event["digital_data"] = digital
     if location:
@@ -200,7 +224,7 @@ def to_unit21_action(body: AvroRecord) -> dict[str, Any]:
             }
         ),
     }
-    return _with_context(event, session, body.get("address"))
+    return _with_context(event, body, body.get("address"))
 
 
 def instrument_id(payment: Mapping[str, Any]) -> str | None:
@@ -273,7 +297,7 @@ def _transaction_event(
         "general_data": _general(body, "transaction", subtype, **general),
         "transaction_data": data,
     }
-    _with_context(event, body.get("session"), address)
+    _with_context(event, body, address)
     event["custom_data"] = _compact(custom)
     return event
 
