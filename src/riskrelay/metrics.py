@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -51,6 +51,13 @@ class Bound(dict[Hashable, M], Generic[M]):
         child: M = self._metric.labels(*self._fixed, *values)
         self[key] = child
         return child
+
+    def prime(self, keys: Iterable[Hashable]) -> Bound[M]:
+        """Bind ``keys`` now so their series exist, at 0, before the first update (a
+        ``rate()`` over them is then 0, not empty, and alerts can say "nothing moved")."""
+        for key in keys:
+            self.__missing__(key)
+        return self
 
 
 class MeasuredStore(Protocol):

@@ -99,7 +99,7 @@ class EventProcessor:
         self._collector = collector
         self._metrics = metrics
         # Metric children bound once per label set (metrics.Bound), never per event.
-        self._consumed = Bound(metrics.consumed)
+        self._consumed = Bound(metrics.consumed).prime(inputs)  # 0 before the first record
         self._invalid = Bound(metrics.invalid)
         self._normalized = Bound(metrics.normalized)
         self._emitted = Bound(metrics.emitted, outputs.normalized)
