@@ -137,7 +137,7 @@ def for_analytics(body: dict[str, Any], options: EnrichOptions) -> dict[str, Any
         if clear_phone is not None:
             phone = pii_hash(key, clear_phone)
         if phone_signal is not None:
-            enrichment["phone"] = {**phone_signal, "raw": "", "e164": None}
+            enrichment["phone"] = {**phone_signal, "raw": None, "e164": None}
         out["user"] = {**user, "email": None, "phone": None}
     session = body.get("session")
     if session is not None:

@@ -176,7 +176,7 @@ def test_with_a_key_clear_pii_is_replaced_by_keyed_hashes() -> None:
         "ip": pii_hash(KEY, "8.8.8.8"),
     }
     assert analytics["enrichment"]["phone"] == {
-        "raw": "",
+        "raw": None,
         "e164": None,
         "valid": True,
         "region": "US",
