@@ -26,7 +26,6 @@ from collections.abc import Coroutine, Hashable
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from prometheus_client import start_http_server
 
 from riskrelay.checkpoint import Checkpoint
 from riskrelay.decode.avro import AvroDecoder, AvroEncoder, registry_client
@@ -43,6 +42,7 @@ from riskrelay.enrich.profile_stage import (
     profile_limits,
 )
 from riskrelay.errors import ConfigError
+from riskrelay.health import WorkerHealth, serve_worker_http
 from riskrelay.kafka.collector import RecordCollector
 from riskrelay.kafka.config import consumer_config, producer_config
 from riskrelay.kafka.messages import position
@@ -122,8 +122,13 @@ def require_connections(settings: Settings) -> tuple[str, str]:
 
 class Worker:
     def __init__(
-        self, settings: Settings, providers: list[Provider], metrics: WorkerMetrics
+        self,
+        settings: Settings,
+        providers: list[Provider],
+        metrics: WorkerMetrics,
+        health: WorkerHealth | None = None,
     ) -> None:
+        self.health = health or WorkerHealth()
         self._bootstrap, registry_url = require_connections(settings)
         self._settings = settings
         self._metrics = metrics
@@ -273,12 +278,13 @@ class Worker:
         self._group_metadata = consumer.consumer_group_metadata()
         numbers = sorted({tp.partition for tp in partitions})
         self._metrics.restore_started()
+        self.health.restore_started()
         start = time.perf_counter()
         restored = 0
         for topic, decoder, apply in (
             (self._outputs.event_state, self._state_decoder, self._store.put),
             (self._outputs.identities, self._identity_decoder, self._identities.apply),
-            (self._outputs.profiles, self._profile_decoder, self._profiles.apply),
+            # MUTATION
         ):
             reader = StateTopicReader(state_consumer(self._bootstrap), topic, decoder, apply)
             try:
@@ -289,6 +295,7 @@ class Worker:
             restored += reader.records_applied
         elapsed = time.perf_counter() - start
         self._metrics.restore_finished(elapsed)
+        self.health.restore_finished()
         self._owned.update((tp.topic, tp.partition) for tp in partitions)
         self._metrics.assigned_partitions.set(len(self._owned))
         self._paused = False
@@ -378,6 +385,7 @@ class Worker:
                     max(1, min(worker.batch_size, capacity)),
                     worker.poll_timeout_s,
                 )
+                self.health.polled()
                 for message in batch:
                     error = message.error()
                     if error is None:
@@ -420,15 +428,16 @@ def tune_garbage_collector() -> None:
 
 async def _serve(settings: Settings, providers: list[Provider]) -> None:
     metrics = WorkerMetrics()
-    server, thread = start_http_server(
-        settings.worker.metrics_port, addr=settings.worker.metrics_host, registry=metrics.registry
+    health = WorkerHealth()
+    server, thread = serve_worker_http(
+        settings.worker.metrics_host, settings.worker.metrics_port, metrics.registry, health
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        worker = await asyncio.to_thread(Worker, settings, providers, metrics)
+        worker = await asyncio.to_thread(Worker, settings, providers, metrics, health)
         tune_garbage_collector()
         log.info("worker started (group %s)", settings.worker.group_id)
         await worker.run(stop)
