@@ -149,21 +149,17 @@ def topics_create() -> None:
 @app.command()
 def produce(
     path: Annotated[str, typer.Argument(help="JSON-lines file of input events")],
-    family: Annotated[str, typer.Option(help="lifecycle, payment or evaluation")] = "lifecycle",
+    family: Annotated[
+        str, typer.Option(help="lifecycle, payment, evaluation, or auto (from event_type)")
+    ] = "auto",
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print the summary as one JSON line")
+    ] = False,
 ) -> None:
     """Validate and publish events from a JSON-lines file; bad lines are reported by number."""
-    from riskrelay.sdk.jsonl import publish_jsonl
+    from riskrelay.cli.ops import produce_file
 
-    settings = load_settings()
-    bootstrap = _require_bootstrap(settings.kafka.bootstrap)
-    if not settings.registry.url:
-        raise ConfigError("RISKRELAY_SCHEMA_REGISTRY_URL is not set")
-    published, bad = publish_jsonl(path, family, bootstrap, settings.registry.url, settings.topics)
-    for line_number, reason in bad:
-        print(f"line {line_number}: {reason}", file=sys.stderr)
-    print(f"published {published} events, rejected {len(bad)} lines")
-    if bad:
-        raise typer.Exit(1)
+    produce_file(path, family, json_output)
 
 
 bench_app = typer.Typer(help="Benchmarks of riskrelay's processes.", no_args_is_help=True)

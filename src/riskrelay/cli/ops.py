@@ -373,3 +373,27 @@ def dlq_replay(
         out.print(f"skipped {label}: {escape(why)}")
     verb = "would replay" if dry_run else "replayed"
     out.print(f"{len(entries)} DLQ records selected; {verb} {len(plan.items)} original records")
+
+
+# -- produce ---------------------------------------------------------------------------
+
+
+def produce_file(path: str, family: str, json_output: bool) -> None:
+    """``riskrelay produce``: good lines published, bad ones reported by number (exit 1)."""
+    from riskrelay.sdk.jsonl import publish_jsonl
+
+    settings = load_settings()
+    bootstrap, registry = _bootstrap(settings), _registry_url(settings)
+    size = Path(path).stat().st_size if Path(path).is_file() else None
+    with progress_bar("publishing", size, json_output) as advance:
+        published, bad = publish_jsonl(
+            path, family, bootstrap, registry, settings.topics, settings.kafka, advance
+        )
+    if json_output:
+        _print_json({"published": published, "rejected": [{"line": n, "error": e} for n, e in bad]})
+    else:
+        for line_number, reason in bad:
+            print(f"line {line_number}: {reason}", file=sys.stderr)
+        print(f"published {published} events, rejected {len(bad)} lines")
+    if bad:
+        raise typer.Exit(1)

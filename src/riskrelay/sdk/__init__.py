@@ -1,5 +1,23 @@
-"""What upstream services use to publish events to riskrelay."""
+"""What upstream services use to publish events to riskrelay: typed event models (from
+the Avro contracts) and a producer that validates, encodes and publishes them."""
 
-from riskrelay.sdk.producer import EventProducer
+from riskrelay.errors import BrokerError, ValidationError
+from riskrelay.sdk.models import (
+    EvaluationEvent,
+    InputEvent,
+    LifecycleEvent,
+    PaymentEvent,
+)
+from riskrelay.sdk.producer import Delivery, EventProducer, Published
 
-__all__ = ["EventProducer"]
+__all__ = [
+    "BrokerError",
+    "Delivery",
+    "EvaluationEvent",
+    "EventProducer",
+    "InputEvent",
+    "LifecycleEvent",
+    "PaymentEvent",
+    "Published",
+    "ValidationError",
+]
