@@ -233,7 +233,12 @@ def dlq_list(
         for entry in entries:
             _print_json(summary_json(entry))
         return
-    table = Table("id", "failed at", "reason", "provider", "event", "source", "message")
+    table = Table()
+    for column in ("id", "failed at", "reason", "provider"):
+        table.add_column(column, no_wrap=True)
+    for column in ("event", "source"):
+        table.add_column(column, overflow="fold")
+    table.add_column("message", min_width=24)
     for entry in entries:
         row = summary_json(entry)
         table.add_row(

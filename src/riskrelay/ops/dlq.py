@@ -290,7 +290,8 @@ class OriginalDecoder:
         try:
             return decoder.decode(value), None
         except InputError as exc:
-            return None, f"{exc.reason}: {exc}"
+            text = str(exc)  # a schema resolution error quotes both schemas whole
+            return None, f"{exc.reason}: {text[:300]}{'…' if len(text) > 300 else ''}"
 
 
 def detail_json(entry: DlqEntry, originals: OriginalDecoder) -> dict[str, Any]:
