@@ -60,6 +60,7 @@ K8S_API_VERSIONS = {
     "Deployment": "apps/v1",
     "StatefulSet": "apps/v1",
     "PodDisruptionBudget": "policy/v1",
+    "ScaledObject": "keda.sh/v1alpha1",
 }
 
 
@@ -280,7 +281,8 @@ def _role(argv: dict[str, list[str]], command: str) -> str:
 
 @pytest.fixture(scope="module")
 def k8s_docs() -> list[tuple[str, dict[str, Any]]]:
-    files = sorted(K8S_DIR.glob("*.yaml"))
+    # kustomization.yaml is kustomize's input, not a cluster resource (test_k8s.py).
+    files = sorted(p for p in K8S_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
     assert files, "no manifests in deploy/k8s"
     docs = []
     for path in files:
@@ -701,13 +703,21 @@ def test_k8s_manifests_parse(k8s_docs: list[tuple[str, dict[str, Any]]]) -> None
 
 def test_k8s_env_vars_are_real_settings(k8s_docs: list[tuple[str, dict[str, Any]]]) -> None:
     used: set[str] = set()
-    for path in K8S_DIR.glob("*.yaml"):
+    for path in K8S_DIR.glob("*.yaml"):  # comments too: the examples they show must work
         used |= set(ENV_NAME.findall(path.read_text()))
+    env_sources: set[tuple[str, str]] = set()  # ConfigMaps and Secrets read as environment
     for _, doc in k8s_docs:
-        if doc["kind"] in {"ConfigMap", "Secret"}:
-            used |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
         if doc["kind"] in {"StatefulSet", "Deployment"}:
-            used |= {e["name"] for c in _containers(doc) for e in c.get("env", [])}
+            for container in _containers(doc):
+                used |= {e["name"] for e in container.get("env", [])}
+                for source in container.get("envFrom", []):
+                    for kind, ref in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                        if ref in source:
+                            env_sources.add((kind, source[ref]["name"]))
+    assert env_sources
+    for _, doc in k8s_docs:
+        if (doc["kind"], doc["metadata"]["name"]) in env_sources:
+            used |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
     assert used
     assert not unknown_env_names(used), f"not settings: {sorted(unknown_env_names(used))}"
 
@@ -716,6 +726,8 @@ def test_k8s_configmap_values_are_valid_settings(
     k8s_docs: list[tuple[str, dict[str, Any]]], isolated_env: pytest.MonkeyPatch
 ) -> None:
     for cm in _k8s(k8s_docs, "ConfigMap"):
+        if cm["metadata"]["name"] != "riskrelay-config":
+            continue  # files, not environment (test_k8s.py checks the routing file)
         settings = _settings_with(isolated_env, cm["data"])
         assert settings.kafka.bootstrap and settings.registry.url
         assert settings.api.host == "0.0.0.0"
@@ -759,6 +771,16 @@ def test_k8s_references_resolve(k8s_docs: list[tuple[str, dict[str, Any]]]) -> N
                 if "configMapKeyRef" in ref:
                     cm = configmaps[ref["configMapKeyRef"]["name"]]
                     assert ref["configMapKeyRef"]["key"] in cm["data"], env["name"]
+            volumes = {
+                v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])
+            }
+            for mount in container.get("volumeMounts", []):
+                assert mount["name"] in volumes, f"{name}: mounts unknown volume {mount['name']}"
+        for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in configmaps, volume
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, volume
     for service in _k8s(k8s_docs, "Service"):
         selector = service["spec"]["selector"]
         assert any(selector.items() <= labels.items() for labels in pod_labels), service
@@ -783,10 +805,11 @@ def test_k8s_workers_use_static_membership(k8s_docs: list[tuple[str, dict[str, A
     for provider in PROVIDERS:
         key = f"RISKRELAY_{provider.upper()}_API_KEY"
         assert "secretKeyRef" in env[key]["valueFrom"], f"{key} must come from a Secret"
-    assert container["livenessProbe"]["tcpSocket"]["port"] in {"metrics", 9464}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     labels = statefulset["spec"]["template"]["metadata"]["labels"]
-    (pdb,) = _k8s(k8s_docs, "PodDisruptionBudget")
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    pdbs = _k8s(k8s_docs, "PodDisruptionBudget")
+    assert any(p["spec"]["selector"]["matchLabels"].items() <= labels.items() for p in pdbs)
 
 
 def test_k8s_api_probes(k8s_docs: list[tuple[str, dict[str, Any]]]) -> None:
