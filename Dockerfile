@@ -30,7 +30,10 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels riskrelay \
     && groupadd --system --gid 10001 riskrelay \
     && useradd --system --uid 10001 --gid riskrelay --home-dir /app --create-home \
-       --shell /usr/sbin/nologin riskrelay
+       --shell /usr/sbin/nologin riskrelay \
+    && install -d -o riskrelay -g riskrelay /var/lib/riskrelay
+# /var/lib/riskrelay: the API's view store (RISKRELAY_API_VIEW_DIR). Created here, owned
+# by the runtime user, so a volume mounted on it starts with that owner.
 WORKDIR /app
 USER 10001:10001
 # 8080 API, 9464 worker metrics, 8090-8093 provider sandboxes

@@ -557,6 +557,86 @@ def test_compose_worker_and_api_order_and_bind(
     assert f":{api.port}/readyz" in health
 
 
+def _mounts(service: Mapping[str, Any]) -> dict[str, str]:
+    """``source:target[:mode]`` volume entries → {target: source}."""
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        source, target = str(volume).split(":")[:2]
+        mounts[target] = source
+    return mounts
+
+
+def _under(mounts: Mapping[str, str], path: str) -> tuple[str, str] | None:
+    """(mount target, source) of the mount holding ``path``."""
+    for target, source in mounts.items():
+        if Path(path).is_relative_to(target):
+            return target, source
+    return None
+
+
+def test_compose_images_are_the_issue_s(services: dict[str, dict[str, Any]]) -> None:
+    """Apache Kafka's official image in KRaft mode, a Confluent-API registry."""
+    assert str(services["kafka"]["image"]).startswith("apache/kafka:")
+    assert "ZOOKEEPER" not in " ".join(_env(services["kafka"]))
+    registry = str(services["schema-registry"]["image"])
+    assert registry.startswith(("confluentinc/cp-schema-registry:", "ghcr.io/aiven-open/karapace"))
+
+
+def test_compose_api_view_is_on_a_volume(
+    compose: dict[str, Any],
+    riskrelay_argv: dict[str, list[str]],
+    isolated_env: pytest.MonkeyPatch,
+) -> None:
+    api = compose["services"][_role(riskrelay_argv, "api")]
+    settings = _settings_with(isolated_env, _env(api))
+    assert settings.api.view_store == "rocksdb"
+    assert settings.api.view_dir is not None
+    held = _under(_mounts(api), settings.api.view_dir)
+    assert held is not None, "the API's view directory is not on a volume"
+    target, source = held
+    assert source in (compose.get("volumes") or {}), "a named volume, kept across restarts"
+    # A named volume takes the owner of the image's directory: the image must create it
+    # for its non-root user, or the API cannot write its view.
+    owned = re.search(rf"install -d -o (\S+) -g \S+ {re.escape(target)}\b", DOCKERFILE.read_text())
+    assert owned, f"the Dockerfile does not create {target} for the runtime user"
+
+
+def test_compose_worker_routing_file_is_mounted(
+    services: dict[str, dict[str, Any]],
+    riskrelay_argv: dict[str, list[str]],
+    isolated_env: pytest.MonkeyPatch,
+) -> None:
+    from riskrelay.routing import load_routing
+
+    worker = services[_role(riskrelay_argv, "worker")]
+    settings = _settings_with(isolated_env, _env(worker))
+    assert settings.routing_file is not None
+    held = _under(_mounts(worker), settings.routing_file)
+    assert held is not None, "RISKRELAY_ROUTING_FILE is not inside a mount"
+    target, source = held
+    on_host = REPO / source / Path(settings.routing_file).relative_to(target)
+    assert on_host.is_file()
+    assert load_routing(str(on_host)) is not None
+
+
+def test_compose_worker_healthcheck_is_its_liveness_endpoint(
+    services: dict[str, dict[str, Any]],
+    riskrelay_argv: dict[str, list[str]],
+    isolated_env: pytest.MonkeyPatch,
+) -> None:
+    worker = services[_role(riskrelay_argv, "worker")]
+    port = _settings_with(isolated_env, _env(worker)).worker.metrics_port
+    health = " ".join(_argv(worker["healthcheck"]["test"]))
+    assert f":{port}/healthz" in health
+
+
+def test_compose_prometheus_loads_the_alert_rules(services: dict[str, dict[str, Any]]) -> None:
+    config = _load_yaml(PROMETHEUS_DIR / "prometheus.yml")
+    assert "alerts.yml" in config.get("rule_files", [])
+    mounts = _mounts(services["prometheus"])
+    assert (REPO / mounts["/etc/prometheus"] / "alerts.yml").is_file()
+
+
 # --------------------------------------------------------------------------- prometheus
 
 
