@@ -19,6 +19,7 @@ import pytest
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher, Provider, build_provider
 from riskrelay.deliver.providers.coinflow import CoinflowAdapter
 from riskrelay.dev.demo import lifecycle_event, payment_event
+from riskrelay.enrich.stateless import EnrichOptions, enrich
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, Envelope, Family, SourcePosition
@@ -148,6 +149,31 @@ def test_each_lifecycle_kind_is_accepted_and_recorded(
         assert (sent["challengeType"], sent["outcome"]) == (challenge["kind"], challenge["outcome"])
     # the raw key (the recording masks all but its last four characters), no "Bearer"
     assert recorded["headers"]["authorization"] == "*" * (len(KEY) - 4) + KEY[-4:]
+
+
+@pytest.mark.parametrize("with_enrichment", [True, False], ids=["enriched", "not-enriched"])
+@pytest.mark.parametrize("kind", ["SIGN_UP", "SIGN_IN"])
+def test_an_event_with_a_malformed_email_and_country_is_accepted_without_them(
+    coinflow: SandboxThread, kind: str, with_enrichment: bool
+) -> None:
+    """Normalization keeps a malformed e-mail and country; Coinflow gets the event without
+    them (its contract refuses both, which would cost the whole event)."""
+    record = lifecycle_event(random.Random(11), SUBJECT, kind, WHEN)
+    record["user"] = {**record["user"], "email": "not-an-email", "country": "ZZ"}
+    event = normalize(Family.LIFECYCLE, record, SourcePosition("risk.lifecycle.v1", 0, 0), WHEN)
+    body = event.body
+    assert (body["user"]["email"], body["user"]["country"]) == ("not-an-email", "ZZ")
+    if with_enrichment:
+        body = enrich(body, EnrichOptions(ip_country=None))
+    outcome = deliver(coinflow, event.envelope, body)
+    assert outcome.delivered, outcome.error
+    [recorded] = provider_requests(coinflow)
+    assert recorded["status"] == 200
+    sent = recorded["json"]
+    assert "email" not in sent and "country" not in sent
+    assert sent["customerId"] == SUBJECT
+    if kind == "SIGN_UP":
+        assert sent["username"] == body["user"]["username"]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from riskrelay.deliver.providers.stripe import (
     idempotency_key,
 )
 from riskrelay.dev.demo import evaluation_event, payment_event
+from riskrelay.enrich.stateless import EnrichOptions, enrich
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import CanonicalEvent, Family, SourcePosition
@@ -113,6 +114,39 @@ def reported(kind: str, payment_id: str, seed: int = 1) -> CanonicalEvent:
 
 def calls(sandbox: SandboxThread) -> list[dict[str, Any]]:
     return [r for r in sandbox.requests() if not r["path"].startswith("/_sandbox/")]
+
+
+@pytest.mark.parametrize("with_enrichment", [True, False], ids=["enriched", "not-enriched"])
+def test_a_payment_with_a_malformed_email_and_country_is_evaluated_without_them(
+    stripe: SandboxThread, with_enrichment: bool
+) -> None:
+    """Normalization keeps a malformed e-mail, phone and country; Stripe gets the payment
+    without them (it refuses such values, which would cost the payment its evaluation)."""
+    record = payment_event(random.Random(1), SUBJECT, "PURCHASE", WHEN, payment_id="pay-bad")
+    record["user"] = {**record["user"], "email": "not-an-email", "phone": "12"}
+    record["shipping_address"] = {**record["shipping_address"], "country": "ZZ"}
+    event = normalize(Family.PAYMENT, record, SourcePosition("risk.payment.v1", 0, 0), WHEN)
+    assert event.body["user"]["email"] == "not-an-email"  # kept by normalization
+    if with_enrichment:
+        body = enrich(event.body, EnrichOptions(ip_country=None))
+        event = CanonicalEvent(event.envelope, body)
+
+    async def scenario() -> DeliveryOutcome:
+        desk = Desk(stripe)
+        outcome = await desk.send(event)
+        await desk.dispatcher.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.delivered, outcome.error
+    [create] = calls(stripe)
+    assert create["status"] == 200
+    params = parse_form(create["body"].encode())
+    user = event.body["user"]
+    assert params["customer_details"] == {"name": f"{user['first_name']} {user['last_name']}"}
+    address = params["payment_details"]["shipping_details"]["address"]
+    assert "country" not in address
+    assert address["line1"] == event.body["payment"]["shipping_address"]["street"]
 
 
 def test_a_payment_and_every_evaluation_kind(stripe: SandboxThread) -> None:

@@ -25,6 +25,7 @@ from riskrelay.deliver.providers.coinflow import (
 )
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
 from riskrelay.dev.demo import LIFECYCLE_KINDS, lifecycle_event, payment_event
+from riskrelay.enrich.stateless import EnrichOptions, enrich
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family, Operation, SourcePosition
 from riskrelay.normalize import normalize
@@ -174,6 +175,61 @@ def test_a_buyer_challenge_without_its_challenge_is_refused() -> None:
 def test_a_lifecycle_kind_without_event_type_is_refused() -> None:
     with pytest.raises(PermanentDeliveryError, match="'sign_out'"):
         CoinflowAdapter().build_request(lifecycle_body("SIGN_OUT"), 1, NoIdentities())
+
+
+# --- malformed values (kept by normalization, flagged by enrichment) ---------------------
+
+MALFORMED = {"email": "Not-An-Email", "country": "zz"}
+
+
+def malformed_body(kind: str, **user: Any) -> AvroRecord:
+    """A lifecycle event normalized from a record with these (malformed) user values."""
+    record = lifecycle_event(random.Random(3), SUBJECT, kind, WHEN)
+    record["user"] = {**record["user"], **(user or MALFORMED)}
+    return normalize(Family.LIFECYCLE, record, SOURCE, WHEN).body
+
+
+def enriched(body: AvroRecord) -> AvroRecord:
+    return enrich(body, EnrichOptions(ip_country=None))
+
+
+@pytest.mark.parametrize("with_enrichment", [True, False], ids=["enriched", "not-enriched"])
+@pytest.mark.parametrize("kind", ["SIGN_UP", "SIGN_IN", "SIGN_IN_FAILURE"])
+def test_a_malformed_email_and_country_are_left_out(kind: str, with_enrichment: bool) -> None:
+    body = malformed_body(kind)
+    assert (body["user"]["email"], body["user"]["country"]) == ("not-an-email", "ZZ")  # kept
+    if with_enrichment:
+        body = enriched(body)
+        assert {"email_invalid", "country_invalid:user.country"} <= set(body["enrichment"]["flags"])
+    event = to_coinflow_event(body)
+    assert "email" not in event and "country" not in event
+    assert event["customerId"] == SUBJECT
+    assert validate_event(event) == EVENT_TYPES[kind.lower()]  # the sandbox takes it
+    if kind == "SIGN_UP":  # the rest of the user is still sent
+        assert event["username"] == body["user"]["username"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("email", "a@b"), ("country", "EU")])
+def test_one_malformed_value_leaves_the_other_in(field: str, value: str) -> None:
+    body = enriched(malformed_body("SIGN_IN", **{field: value}))
+    event = to_coinflow_event(body)
+    assert field not in event
+    other = "country" if field == "email" else "email"
+    assert event[other] == body["user"][other]
+    validate_event(event)
+
+
+def test_the_enrichment_flags_decide_what_is_malformed() -> None:
+    """A flagged value is left out even where the adapter would have taken it, and a value
+    enrichment did not flag is sent: one judgment, the enrichment stage's."""
+    body = enriched(lifecycle_body("SIGN_IN"))
+    assert body["enrichment"]["flags"] == []
+    assert to_coinflow_event(body) == expected_event(body)
+    flagged = {**body["enrichment"], "flags": ["email_invalid", "country_invalid:user.country"]}
+    event = to_coinflow_event({**body, "enrichment": flagged})
+    assert event == {"eventType": "SignIn", "customerId": SUBJECT}
+    other_field = {**body["enrichment"], "flags": ["country_invalid:address.country"]}
+    assert to_coinflow_event({**body, "enrichment": other_field}) == expected_event(body)
 
 
 # --- redeem → /api/redeem/evm/creditsAuthMsg --------------------------------------------

@@ -24,6 +24,7 @@ from riskrelay.deliver.providers.stripe import (
 )
 from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.dev.demo import EVALUATION_KINDS, PAYMENT_KINDS, evaluation_event, payment_event
+from riskrelay.enrich.stateless import EnrichOptions, enrich
 from riskrelay.errors import AwaitingIdentityError, PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family, Operation, SourcePosition
 from riskrelay.normalize import normalize
@@ -159,6 +160,84 @@ def test_tags_that_stripe_metadata_cannot_hold_are_left_out() -> None:
     assert len(metadata) == 50
     assert metadata["payment_id"] == PAYMENT_ID and metadata["ok"] == "1"
     assert not {"k" * 41, "empty", "big"} & metadata.keys()
+
+
+# -- malformed values (kept by normalization, flagged by enrichment) ----------------------
+
+
+def enriched(body: AvroRecord) -> AvroRecord:
+    return enrich(body, EnrichOptions(ip_country=None))
+
+
+def with_user(body: AvroRecord, **user: Any) -> AvroRecord:
+    return {**body, "user": {**body["user"], **user}}
+
+
+def malformed_payment() -> AvroRecord:
+    """A purchase normalized from a record with a malformed e-mail, phone and shipping
+    country (normalization keeps them)."""
+    record = payment_event(random.Random(3), "user-00007", "PURCHASE", WHEN, payment_id=PAYMENT_ID)
+    record["user"] = {**record["user"], "email": "Nobody@", "phone": "12"}
+    record["shipping_address"] = {**record["shipping_address"], "country": "xx"}
+    body = normalize(Family.PAYMENT, record, SOURCE, WHEN).body
+    assert (body["user"]["email"], body["user"]["phone"]) == ("nobody@", "12")
+    assert body["payment"]["shipping_address"]["country"] == "XX"
+    return body
+
+
+@pytest.mark.parametrize("with_enrichment", [True, False], ids=["enriched", "not-enriched"])
+def test_a_malformed_email_phone_and_shipping_country_are_left_out(with_enrichment: bool) -> None:
+    body = malformed_payment()
+    if with_enrichment:
+        body = enriched(body)
+        assert {
+            "email_invalid",
+            "phone_invalid",
+            "country_invalid:payment.shipping_address.country",
+        } <= set(body["enrichment"]["flags"])
+    sent = parsed(StripeAdapter().build_request(body, 1, NoIdentities()))
+    user, shipping = body["user"], body["payment"]["shipping_address"]
+    assert sent["customer_details"] == {"name": f"{user['first_name']} {user['last_name']}"}
+    address = sent["payment_details"]["shipping_details"]["address"]
+    assert "country" not in address  # the rest of the address still goes
+    assert (address["line1"], address["postal_code"]) == (
+        shipping["street"],
+        shipping["postal_code"],
+    )
+
+
+def test_a_shipping_address_of_only_a_malformed_country_is_left_out() -> None:
+    body = malformed_payment()
+    body["payment"]["shipping_address"] = {
+        name: None for name in body["payment"]["shipping_address"]
+    } | {"country": "XX"}
+    sent = parsed(StripeAdapter().build_request(enriched(body), 1, NoIdentities()))
+    assert "shipping_details" not in sent["payment_details"]
+
+
+def test_the_phone_goes_in_the_e164_form_enrichment_found() -> None:
+    body = enriched(with_user(payment(), phone="020 7946 0018", country="GB"))
+    assert "phone_invalid" not in body["enrichment"]["flags"]
+    sent = form(StripeAdapter().build_request(body, 1, NoIdentities()))
+    assert sent["customer_details[phone]"] == "+442079460018"
+
+
+def test_the_enrichment_flags_decide_what_is_malformed() -> None:
+    """A flagged value is left out even where it looks fine, and a value enrichment did not
+    flag is sent: one judgment, the enrichment stage's."""
+    body = enriched(payment())
+    assert body["enrichment"]["flags"] == []
+    before = form(StripeAdapter().build_request(body, 1, NoIdentities()))
+    assert before["customer_details[email]"] == body["user"]["email"]
+    flags = ["phone_invalid", "country_invalid:payment.shipping_address.country"]
+    after = form(
+        StripeAdapter().build_request(
+            {**body, "enrichment": {**body["enrichment"], "flags": flags}}, 1, NoIdentities()
+        )
+    )
+    gone = {"customer_details[phone]", "payment_details[shipping_details][address][country]"}
+    assert gone <= before.keys()
+    assert after == {k: v for k, v in before.items() if k not in gone}
 
 
 # -- evaluation events → report_events -----------------------------------------------

@@ -6,6 +6,9 @@ payment becomes ``POST /api/redeem/evm/creditsAuthMsg`` under the *end user's* c
 carried on the event; its answer (the EIP-712 message the user must sign) is the useful
 output, published with the delivery record. Coinflow has no event time, update call or
 idempotency key: every version is reported as it is processed.
+
+A malformed ``country`` or ``email`` (kept by normalization, flagged by enrichment) is left
+out of the event rather than sent: Coinflow would refuse the whole event for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from riskrelay.deliver.providers.enriched import usable
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
@@ -83,8 +87,8 @@ def to_coinflow_event(
     event = {
         "eventType": event_type,
         "customerId": body["subject_id"],
-        "country": _upper(user.get("country")),
-        "email": user.get("email"),
+        "country": _upper(usable(body, "user.country")),
+        "email": usable(body, "user.email"),
     }
     if event_type == "SignUp":
         event |= {

@@ -19,6 +19,11 @@
 
 Bodies are form-encoded in bracket notation (``deliver.forms``); the secret key is the
 HTTP Basic username with an empty password.
+
+A malformed e-mail, phone or shipping country (kept by normalization, flagged by
+enrichment) is left out of the create rather than sent: Stripe refuses an invalid e-mail
+or country with a 400, which would cost the payment its evaluation. The phone is the
+E.164 form enrichment put in ``user.phone``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from urllib.parse import quote
 import orjson
 
 from riskrelay.deliver.forms import encode_form
+from riskrelay.deliver.providers.enriched import usable
 from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.errors import AwaitingIdentityError, PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
@@ -91,7 +97,8 @@ def _amount(money: AvroRecord) -> dict[str, Any]:
     return {"amount": int(money["amount_minor"]), "currency": lower_currency(money)}
 
 
-def _address(address: AvroRecord | None) -> dict[str, Any] | None:
+def _address(address: AvroRecord | None, country: str | None) -> dict[str, Any] | None:
+    """``country``: the address's country if usable (the caller knows its field path)."""
     if not address:
         return None
     return _compact(
@@ -101,7 +108,7 @@ def _address(address: AvroRecord | None) -> dict[str, Any] | None:
             "city": address.get("city"),
             "state": address.get("state"),
             "postal_code": address.get("postal_code"),
-            "country": address.get("country"),
+            "country": country,
         }
     )
 
@@ -132,11 +139,17 @@ def evaluation_params(body: AvroRecord) -> dict[str, Any]:
     """
     payment = body["payment"]
     user = body.get("user") or {}
-    shipping = _address(payment.get("shipping_address"))
+    shipping = _address(
+        payment.get("shipping_address"), usable(body, "payment.shipping_address.country")
+    )
     return _compact(
         {
             "customer_details": _compact(
-                {"email": user.get("email"), "name": _name(user), "phone": user.get("phone")}
+                {
+                    "email": usable(body, "user.email"),
+                    "name": _name(user),
+                    "phone": usable(body, "user.phone"),
+                }
             ),
             "payment_details": _compact(
                 {
