@@ -48,7 +48,8 @@ def _pair(names: str) -> re.Pattern[str]:
     """``name: value`` / ``name=value`` as JSON, Python reprs and forms quote them."""
     return re.compile(
         rf"""(?P<key>["']?\b(?:{names})\b["']?\s*[:=]\s*)"""
-        r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&}\]\)]+)""",
+        # An object or list value is left alone: the pairs inside it match themselves.
+        r"""(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&{}\[\]()"']+)""",
         re.IGNORECASE,
     )
 

@@ -247,7 +247,7 @@ class WorkerMetrics:
             "riskrelay_assigned_partitions", "Input partitions this worker owns", registry=r
         )
         self.consumer_lag = Gauge(
-            "riskrelay_consumer_lag",
+            "riskrelay_consumer_lag_records",
             "Records in an assigned input partition after the worker's read position "
             "(librdkafka statistics, every few seconds)",
             ["topic", "partition"],
