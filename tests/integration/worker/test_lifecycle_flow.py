@@ -159,11 +159,15 @@ def test_bad_records_go_to_the_dlq_with_their_reason_and_the_next_event_is_deliv
     garbage = b"definitely not avro"
     unknown_schema = struct.pack(">bI", 0, 987654) + b"\x02\x04"
     invalid = lifecycle_event(rng, "user-poison", "SIGN_IN", datetime.now(UTC))
-    invalid["user"] = {**invalid["user"], "email": "not-an-email"}
+    invalid["user"] = {**invalid["user"], "risk_score": 250}
+    # A malformed e-mail is kept (and flagged by enrichment): not a reason to dead-letter.
+    kept = lifecycle_event(rng, "user-poison", "SIGN_IN", datetime.now(UTC))
+    kept["user"] = {**kept["user"], "email": "not-an-email"}
     good = lifecycle_event(rng, "user-poison", "SIGN_IN", datetime.now(UTC))
     producer.send_raw(topic, b"user-poison", garbage)
     producer.send_raw(topic, b"user-poison", unknown_schema)
     producer.send(Family.LIFECYCLE, invalid)
+    producer.send(Family.LIFECYCLE, kept)
     producer.send(Family.LIFECYCLE, good)
     producer.flush()
     worker = worker_factory(pipeline_settings)
@@ -178,7 +182,7 @@ def test_bad_records_go_to_the_dlq_with_their_reason_and_the_next_event_is_deliv
     assert reasons["undecodable"]["source_offset"] >= 0
     assert reasons["unknown_schema"]["original_value"] == unknown_schema
     assert "987654" in reasons["unknown_schema"]["message"]
-    assert "user.email" in reasons["invalid_field"]["message"]
+    assert "user.risk_score" in reasons["invalid_field"]["message"]
     assert reasons["invalid_field"]["error_class"] == "ValidationError"
 
     wait_for(
@@ -190,4 +194,6 @@ def test_bad_records_go_to_the_dlq_with_their_reason_and_the_next_event_is_deliv
         "the good event to reach Unit21",
     )
     assert worker.counter("riskrelay_dlq_records", reason="undecodable") == 1
-    assert len(provider_calls(unit21)) == 1
+    assert worker.counter("riskrelay_dlq_records", reason="invalid_field") == 1
+    delivered = [c["json"]["general_data"]["event_id"] for c in provider_calls(unit21)]
+    assert delivered == [kept["event_id"], good["event_id"]]

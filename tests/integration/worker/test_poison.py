@@ -8,7 +8,7 @@ import random
 import struct
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import fastavro
 import pytest
@@ -48,11 +48,12 @@ def bad_record(rng: random.Random, schema_id: int, n: int) -> tuple[str, bytes]:
         return "undecodable", header + body[: len(body) // 3]  # truncated
     if kind == 4:
         return "undecodable", header + avro_body(event) + b"\x00\x01trailing"
-    if kind == 5:
-        event["user"] = {**event["user"], "email": "no-at-sign"}  # type: ignore[dict-item]
+    if kind == 5:  # a session that starts after its event (a malformed e-mail is kept)
+        started = event["occurred_at"] + timedelta(minutes=5)
+        event["session"] = {**event["session"], "session_started_at": started}
         return "invalid_field", header + avro_body(event)
     if kind == 6:
-        event["user"] = {**event["user"], "risk_score": 250}  # type: ignore[dict-item]
+        event["user"] = {**event["user"], "risk_score": 250}
         return "invalid_field", header + avro_body(event)
     event["event_type"] = "BUYER_CHALLENGE"  # without its challenge block
     return "invalid_field", header + avro_body(event)
