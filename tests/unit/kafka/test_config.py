@@ -484,3 +484,54 @@ def test_every_client_in_the_package_is_built_by_kafka_config() -> None:
             if problem is not None:
                 problems.append(f"{relative}:{line}: {name}(...) {problem}")
     assert not problems, "\n".join(problems)
+
+
+def test_registry_client_speaks_https_with_basic_auth(tmp_path: Path) -> None:
+    """A real HTTPS server with the test CA's certificate: the client trusts it through
+    RISKRELAY_SCHEMA_REGISTRY_SSL_CA_LOCATION and sends the basic auth credentials."""
+    import http.server
+    import ssl
+    import threading
+
+    import trustme
+
+    from riskrelay.decode.avro import registry_client
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            body = b'["risk.lifecycle.v1-value"]'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_port}"
+        registry = RegistrySettings(
+            url=url, username="SRKEY", password="sr-secret", ssl_ca_location=str(ca_file)
+        )
+        assert registry_client(url, registry).get_subjects() == ["risk.lifecycle.v1-value"]
+        assert seen == ["Basic U1JLRVk6c3Itc2VjcmV0"]  # base64("SRKEY:sr-secret")
+        untrusting = registry_client(url, RegistrySettings(url=url))
+        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.get_subjects()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
