@@ -2,7 +2,9 @@
 
 FastAPI because the API's contract is its OpenAPI document: the security schemes, the
 request bodies (derived from the Avro contracts) and every answer's body are in it, and
-a schemathesis run holds the app to it.
+a schemathesis run holds the app to it. The hot path, ``GET /v1/events/{id}``, is
+answered ahead of FastAPI's request machinery by ``reads.FastReads``, with the documented
+route's answers.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Path, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,6 +28,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.convertors import Convertor, register_url_convertor
 
 from riskrelay.api.accepted import (
@@ -39,7 +43,6 @@ from riskrelay.api.accepted import (
 from riskrelay.api.auth import ApiKeys, Scope, requires
 from riskrelay.api.avro_json import ContractError
 from riskrelay.api.ingest import (
-    ID_PATTERN,
     Contracts,
     Delivery,
     Incoming,
@@ -48,7 +51,8 @@ from riskrelay.api.ingest import (
     PublishUnavailable,
 )
 from riskrelay.api.models import Accepted as AcceptedBody
-from riskrelay.api.models import EventView, Locked, Problem
+from riskrelay.api.models import EventView, Locked, Problem, Readiness
+from riskrelay.api.reads import EventId, EventReader, FastReads
 from riskrelay.api.responses import (
     install_error_handlers,
     json_response,
@@ -56,9 +60,8 @@ from riskrelay.api.responses import (
     read_json_body,
 )
 from riskrelay.models import AvroRecord
-from riskrelay.normalize.common import MAX_ID_LENGTH
 from riskrelay.settings import ApiSettings
-from riskrelay.state.snapshot import public_view
+from riskrelay.state.view_lag import ViewLag
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,14 @@ class ReadView(Protocol):
     def stop(self) -> None: ...
 
 
+@runtime_checkable
+class TracksLag(Protocol):
+    """A view that knows how far it is behind the state topic (``StateView`` does; a test's
+    dict of snapshots has nothing to be behind)."""
+
+    def lag(self) -> ViewLag: ...
+
+
 class _AnyId(Convertor[str]):
     """Like ``path`` (ids may hold '/'), but also across control characters, so that such
     an id reaches the validation (422) instead of matching no route (404)."""
@@ -93,16 +104,6 @@ class _AnyId(Convertor[str]):
 
 
 register_url_convertor("event_id", _AnyId())
-
-EventId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=MAX_ID_LENGTH,
-        pattern=ID_PATTERN,
-        description="The event id (URL-encoded; may contain '/').",
-    ),
-]
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -130,9 +131,31 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+class _LagCollector(Collector):
+    """Offsets behind the state topic's end, per partition (none while the ends are not
+    known yet, or for a view that does not track its lag)."""
+
+    def __init__(self, lag: Callable[[], ViewLag] | None) -> None:
+        self._lag = lag
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "riskrelay_api_state_lag_records",
+            "Offsets of the state topic this API's view has not applied yet, per partition",
+            labels=["partition"],
+        )
+        if self._lag is not None:
+            for partition, behind in sorted(self._lag().partitions.items()):
+                family.add_metric([str(partition)], behind)
+        yield family
+
+
 class _Metrics:
-    def __init__(self, view: ReadView, overlay: AcceptedOverlay) -> None:
+    def __init__(
+        self, view: ReadView, overlay: AcceptedOverlay, lag: Callable[[], ViewLag] | None
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(_LagCollector(lag))
         Gauge(
             "riskrelay_api_view_events", "Events in the API's state view", registry=self.registry
         ).set_function(lambda: len(view))
@@ -165,16 +188,21 @@ def create_app(
     *,
     keys: ApiKeys | None = None,
     publisher: Publisher | None = None,
+    fast_reads: bool = True,
 ) -> FastAPI:
     """The API over ``view``. Without ``keys`` every /v1 route answers 401 (closed by
-    default); without a ``publisher`` the app is read-only (no POST/PUT routes)."""
+    default); without a ``publisher`` the app is read-only (no POST/PUT routes).
+    ``fast_reads=False`` serves GETs through FastAPI's route instead of ``FastReads``
+    (the same answers, slower: for the tests that compare the two)."""
     config = settings or ApiSettings.model_construct()
     keys = keys or ApiKeys([])
     overlay = AcceptedOverlay(config.accepted_max_events, config.accepted_ttl_s)
     locks = KeyedLocks()
     contracts = Contracts()
-    metrics = _Metrics(view, overlay)
+    lag = view.lag if isinstance(view, TracksLag) else None
+    metrics = _Metrics(view, overlay, lag)
     retry_after = {"Retry-After": str(config.retry_after_s)}
+    reader = EventReader(view, overlay, config.retry_after_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -197,6 +225,8 @@ def create_app(
     )
     app.router.redirect_slashes = False  # "/v1/events/" is an (empty, invalid) id
     install_error_handlers(app)
+    if fast_reads:
+        app.add_middleware(FastReads, reader=reader, keys=keys)
     read = Depends(requires(keys, Scope.READ))
     ingest = Depends(requires(keys, Scope.INGEST))
 
@@ -209,13 +239,26 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=None,
+        responses={
+            200: {"model": Readiness, "description": "the view caught up with the state topic"},
+            503: {"model": Readiness, "description": "catching up with the state topic"},
+        },
+    )
     async def readyz() -> Response:
-        if view.ready.is_set():
-            return json_response(
-                {"status": "ready", "events": len(view), "accepted_unseen": len(overlay)}
-            )
-        return json_response({"status": "catching up with the state topic"}, 503)
+        """Ready once the view has caught up with the end of the state topic as it was at
+        start; ``lag`` says how far behind it is now (records, per partition)."""
+        ready = view.ready.is_set()
+        body = {
+            "status": "ready" if ready else "catching up with the state topic",
+            "events": len(view),
+            "accepted_unseen": len(overlay),
+            "lag": None if lag is None else lag().body(),
+        }
+        return json_response(body, 200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def prometheus_metrics() -> Response:
@@ -232,20 +275,9 @@ def create_app(
         },
     )
     async def get_event(event_id: EventId) -> Response:
-        unavailable = not_ready()
-        if unavailable is not None:
-            return unavailable
-        state = view.get(event_id)
-        entry = overlay.get(event_id, state)
-        if state is None:
-            if entry is None:
-                return problem(404, "no such event", event_id=event_id)
-            return json_response(_locked(event_id, 1), 423, retry_after)
-        status, body = public_view(state)
-        if status == 200 and entry is not None:
-            body["update_pending"] = True
-            body["pending_version"] = max(body["pending_version"] or 0, entry.expected_version)
-        return json_response(body, status, retry_after if status == 423 else None)
+        # Served by ``FastReads`` unless fast_reads=False: the same answers.
+        status, body, headers = reader.answer(event_id)
+        return json_response(body, status, headers)
 
     if publisher is None:
         return app
@@ -354,15 +386,6 @@ def create_app(
         return response
 
     return app
-
-
-def _locked(event_id: str, pending_version: int) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "status": "locked",
-        "pending_version": pending_version,
-        "message": "the event's first version is not fully processed yet; retry later",
-    }
 
 
 def _refusal(decision: IngestDecision, event_id: str) -> Response | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from riskrelay.errors import ConfigError
 from riskrelay.settings import ApiSettings
@@ -152,6 +153,28 @@ _BEARER = Security(_bearer)
 Dependency = Callable[..., Awaitable[ApiKey]]
 
 
+def presented_key(header_key: str | None, authorization: str | None) -> str | None:
+    """The secret a request presents, read from its raw headers as the two documented
+    security schemes read it (``X-API-Key`` if not empty, else a ``Bearer`` credential):
+    the read fast path does not go through FastAPI's security dependencies."""
+    if header_key:
+        return header_key
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    return None
+
+
+def authorize(keys: ApiKeys, scope: Scope, presented: str | None) -> ApiKey:
+    """The key ``presented`` names if it carries ``scope``; ``AuthError`` otherwise."""
+    key = keys.authenticate(presented)
+    if key is None:
+        raise AuthError(401, "a valid API key is required (X-API-Key or Bearer)")
+    if scope not in key.scopes:
+        raise AuthError(403, f"this API key does not have the {scope.value} scope")
+    return key
+
+
 def requires(keys: ApiKeys, scope: Scope) -> Dependency:
     """A FastAPI dependency admitting keys that carry ``scope``."""
 
@@ -160,11 +183,6 @@ def requires(keys: ApiKeys, scope: Scope) -> Dependency:
         bearer: HTTPAuthorizationCredentials | None = _BEARER,
     ) -> ApiKey:
         presented = header_key or (bearer.credentials if bearer is not None else None)
-        key = keys.authenticate(presented)
-        if key is None:
-            raise AuthError(401, "a valid API key is required (X-API-Key or Bearer)")
-        if scope not in key.scopes:
-            raise AuthError(403, f"this API key does not have the {scope.value} scope")
-        return key
+        return authorize(keys, scope, presented)
 
     return authorized

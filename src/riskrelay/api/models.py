@@ -74,3 +74,30 @@ class EventView(BaseModel):
     data: dict[str, Any] = Field(description="The canonical event (normalized.avsc) as JSON.")
     deliveries: list[Delivery]
     errors: list[str]
+
+
+class Lag(BaseModel):
+    """How far the view is behind the state topic's end (its last stable offsets, asked
+    every second)."""
+
+    records: int | None = Field(
+        description="Offsets of the state topic not applied yet, all partitions (the "
+        "worker's commit markers count while behind); null until every partition's end "
+        "is known (the first second after start)."
+    )
+    partitions: dict[str, int] = Field(description="Offsets not applied yet, per partition.")
+    last_record_age_s: float | None = Field(
+        description="Age of the newest state record the view applied (its Kafka "
+        "timestamp); null before the first one since start."
+    )
+
+
+class Readiness(BaseModel):
+    """``/readyz``: 200 once the view caught up with the state topic as it was at start."""
+
+    status: Literal["ready", "catching up with the state topic"]
+    events: int = Field(description="Events in the view.")
+    accepted_unseen: int = Field(
+        description="Events this process accepted that its view does not show yet."
+    )
+    lag: Lag | None

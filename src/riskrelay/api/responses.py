@@ -4,6 +4,7 @@ every failure a documented 4xx (or a 500 that logs no request data)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -38,6 +39,21 @@ def json_response(
     return Response(orjson.dumps(body), status_code=status_code, headers=headers, media_type=JSON)
 
 
+def problem_body(
+    status_code: int,
+    message: str,
+    *,
+    event_id: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": _CODES.get(status_code, "error"), "message": message}
+    if event_id is not None:
+        body["event_id"] = event_id
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
 def problem(
     status_code: int,
     message: str,
@@ -46,12 +62,20 @@ def problem(
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"status": _CODES.get(status_code, "error"), "message": message}
-    if event_id is not None:
-        body["event_id"] = event_id
-    if errors is not None:
-        body["errors"] = errors
+    body = problem_body(status_code, message, event_id=event_id, errors=errors)
     return json_response(body, status_code, headers)
+
+
+def invalid_body(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The 422 body for pydantic's errors (a request's path, query or header values)."""
+    listed = [{"path": _location(tuple(e.get("loc", ()))), "reason": _reason(e)} for e in errors]
+    message = "; ".join(f"{e['path'] or 'request'}: {e['reason']}" for e in listed)
+    return problem_body(422, message, errors=listed)
+
+
+def www_authenticate(status_code: int) -> dict[str, str] | None:
+    """The challenge a 401 carries (RFC 9110); a 403 has none."""
+    return {"WWW-Authenticate": 'Bearer realm="riskrelay"'} if status_code == 401 else None
 
 
 class BodyError(Exception):
@@ -100,7 +124,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def _reason(error: dict[str, Any]) -> str:
+def _reason(error: Mapping[str, Any]) -> str:
     if error.get("type") == "string_pattern_mismatch":  # the id pattern, in words
         return "must not be blank or contain control characters"
     return str(error.get("msg", "invalid"))
@@ -109,8 +133,7 @@ def _reason(error: dict[str, Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:
-        headers = {"WWW-Authenticate": 'Bearer realm="riskrelay"'} if exc.status == 401 else None
-        return problem(exc.status, exc.message, headers=headers)
+        return problem(exc.status, exc.message, headers=www_authenticate(exc.status))
 
     @app.exception_handler(BodyError)
     async def body_error(request: Request, exc: BodyError) -> Response:
@@ -118,11 +141,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"path": _location(tuple(e.get("loc", ()))), "reason": _reason(e)} for e in exc.errors()
-        ]
-        message = "; ".join(f"{e['path'] or 'request'}: {e['reason']}" for e in errors)
-        return problem(422, message, errors=errors)
+        return json_response(invalid_body(exc.errors()), 422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -9,6 +9,9 @@ the records it covers) lets a restart read only what is new. A checkpoint of ano
 topic name, partition count or topic id (the topic was created again), or an offset the
 topic no longer has, makes the view rebuild from the beginning instead.
 
+Lag: ``lag()`` compares what the view has written with the topic's end offsets, which
+``EndOffsets`` asks for on a thread of its own (see ``view_lag``).
+
 Retention: a snapshot last updated longer ago than the state topic's ``retention.ms`` is
 absent, as the topic's own deletion would make it: ``get`` answers ``None`` from the
 moment it expires, and the view thread purges it (asked by ``get``, and by a periodic
@@ -40,6 +43,7 @@ from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 from riskrelay.state.reader import RawStateReader, StartOffsetLost, state_consumer
 from riskrelay.state.store import SnapshotCodec
+from riskrelay.state.view_lag import LAG_INTERVAL_S, EndOffsets, ViewLag, records_behind
 from riskrelay.state.view_store import Change, TopicIdentity, ViewStore
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,7 @@ class StateView:
         retention_ms: int | None = None,
         sweep_interval_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        lag_interval_s: float = LAG_INTERVAL_S,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
@@ -141,6 +146,9 @@ class StateView:
         self._purge: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._next_sweep = 0.0
         self._next_trim = time.monotonic() + TRIM_INTERVAL_S
+        self._ends = EndOffsets(bootstrap, topic, lag_interval_s)
+        self._newest_ms = -1  # newest record time in the batch being applied
+        self._applied_ms = -1  # newest record time written to the store
 
     # -- reads (any thread) ------------------------------------------------------------
 
@@ -164,6 +172,16 @@ class StateView:
         """Records applied since ``start`` (not those a checkpoint already covered)."""
         return 0 if self._reader is None else self._reader.records_applied
 
+    def lag(self) -> ViewLag:
+        """Records between what the view has written and the topic's end offsets (as of
+        the last ListOffsets answer), and the age of the newest record it applied."""
+        expected = self._ends.partitions
+        ends = {p: end for p, end in self._ends.ends.items() if p < expected}
+        behind = records_behind(ends, self._written, self._ends.starts)
+        applied_ms = self._applied_ms
+        age = None if applied_ms < 0 else max(0.0, self._clock() - applied_ms / 1000)
+        return ViewLag(behind, expected, age)
+
     def _expired(self, state: AvroRecord) -> bool:
         if self._retention_ms is None:
             return False
@@ -177,6 +195,8 @@ class StateView:
         kind, stamp = message.timestamp()
         if kind == TIMESTAMP_NOT_AVAILABLE or stamp < 0:
             stamp = int(self._clock() * 1000)
+        if stamp > self._newest_ms:
+            self._newest_ms = stamp
         body = None if value is None else self._bodies.body(value)  # None: a tombstone
         self._changes.append((event_id, body, stamp))
 
@@ -187,6 +207,7 @@ class StateView:
             self._store.write(self._changes, reader.positions)
             self._changes = []
             self._written = dict(reader.positions)
+            self._applied_ms = self._newest_ms
         if not self.ready.is_set() and time.monotonic() >= self._next_trim:
             release_free_heap()
             self._next_trim = time.monotonic() + TRIM_INTERVAL_S
@@ -277,6 +298,7 @@ class StateView:
         consumer = state_consumer(self._bootstrap)
         try:
             topic = self._topic_identity(consumer)
+            self._ends.watch(topic.partitions)
             start = self._resume_from(topic)
             self._reader = RawStateReader(consumer, self._topic, self._apply, self._after_batch)
             self._written = dict(start)
@@ -291,21 +313,26 @@ class StateView:
                     self._serving.clear()
                     self.ready.clear()
                     topic = self._topic_identity(consumer)
+                    self._ends.watch(topic.partitions)
                     self._rebuild(topic)
                     start = {}
         except Exception:
             log.exception("the state view stopped")
             raise
         finally:
+            # Not ready any more: answering 503 beats answering 404 for every id.
             self._serving.clear()
+            self.ready.clear()
             consumer.close()
             self._store.close()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="state-view", daemon=True)
         self._thread.start()
+        self._ends.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._ends.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
