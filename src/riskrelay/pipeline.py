@@ -304,10 +304,13 @@ class EventProcessor:
     def flush_pending(self) -> None:
         """Write the snapshots of versions still in flight (reads answer 423, or the old
         version, from them). Called by the checkpoint before each commit: a version that
-        completes within one commit interval writes only its completed snapshot."""
+        completes within one commit interval writes only its completed snapshot. The
+        subject profiles changed since the last commit go too (enrich.profile_stage)."""
         for (partition, event_id), state in self._pending.items():
             self._collector.send(OutputRecord(self._out.event_state, partition, event_id, state))
         self._pending.clear()
+        if self._enrichment is not None:
+            self._enrichment.flush()
 
     def dead_letter(
         self,

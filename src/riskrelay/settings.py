@@ -449,7 +449,9 @@ class EnrichSettings(BaseSettings):
     max_ips: int = Field(default=20, ge=1)
     max_countries: int = Field(default=10, ge=1)
     max_kind_events: int = Field(default=100, ge=1)
-    max_applied: int = Field(default=8, ge=1)
+    max_applied: int = Field(default=4, ge=1)
+    profile_cache: int = Field(default=4096, ge=0)
+    """Subject profiles kept decoded in memory (the most recently used)."""
 
     @field_validator("pii_hmac_key")
     @classmethod

@@ -162,7 +162,8 @@ class Worker:
             bytes_store(settings.worker.state_store, prefix="riskrelay-identities-")
         )
         self._profiles = ProfileTable(
-            bytes_store(settings.worker.state_store, prefix="riskrelay-profiles-")
+            bytes_store(settings.worker.state_store, prefix="riskrelay-profiles-"),
+            settings.enrich.profile_cache,
         )
         enrichment = (
             EnrichmentStage(
@@ -284,7 +285,7 @@ class Worker:
         for topic, decoder, apply in (
             (self._outputs.event_state, self._state_decoder, self._store.put),
             (self._outputs.identities, self._identity_decoder, self._identities.apply),
-            # MUTATION
+            (self._outputs.profiles, self._profile_decoder, self._profiles.apply),
         ):
             reader = StateTopicReader(state_consumer(self._bootstrap), topic, decoder, apply)
             try:

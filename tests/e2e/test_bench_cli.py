@@ -29,6 +29,8 @@ REQUIRED = (
     "provider_latency_ms",
     "partitions",
     "subjects",
+    "cpu_events_per_s_enriched",
+    "cpu_events_per_s_plain",
 )
 MARKER = "RISKRELAY_BENCH_TEST_MARKER"
 
@@ -66,7 +68,7 @@ def test_bench_worker_reports_consistent_figures_and_leaves_nothing(tmp_path: Pa
         *(sys.executable, "-m", "riskrelay", "bench", "worker", "--json"),
         *("--events", "600", "--subjects", "100", "--latency-ms", "5"),
         *("--baseline-events", "200", "--backlog", "2000"),
-        *("--paced-seconds", "1", "--rss-seconds", "2"),
+        *("--paced-seconds", "1", "--rss-seconds", "2", "--cpu-events", "300"),
         *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
     ]
     result = subprocess.run(
@@ -83,6 +85,11 @@ def test_bench_worker_reports_consistent_figures_and_leaves_nothing(tmp_path: Pa
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert 0 < figures["baseline_p50_ms"] <= figures["baseline_p99_ms"]
     assert figures["peak_rss_mb"] > 0
+    for key in ("cpu_events_per_s_enriched", "cpu_events_per_s_plain"):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    expected_cpu_ratio = figures["cpu_events_per_s_enriched"] / figures["cpu_events_per_s_plain"]
+    assert abs(figures["cpu_enriched_ratio"] - expected_cpu_ratio) <= 0.01
+    assert figures["cpu_events"] > 0
     assert figures["provider_latency_ms"] == 5
     assert (figures["partitions"], figures["subjects"]) == (6, 100)
     assert (figures["events"], figures["baseline_events"], figures["backlog"]) == (600, 200, 2000)

@@ -50,6 +50,7 @@ class BenchOptions:
     sandbox_port: int = 0
     metrics_port: int = 0
     seed: int = 7
+    cpu_events: int = 3_000  # CPU-pipeline phase (enrichment on and off); 0 skips it
     profile: Path | None = None  # py-spy profile of the main run's worker, written here
 
     def __post_init__(self) -> None:
@@ -71,6 +72,7 @@ class BenchOptions:
             "--registry-port": self.registry_port,
             "--sandbox-port": self.sandbox_port,
             "--metrics-port": self.metrics_port,
+            "--cpu-events": self.cpu_events,
         }
         for name, number in non_negative.items():
             if not math.isfinite(number) or number < 0:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
+from riskrelay.bench.cpu import CpuResult, cpu_phase, cpu_table
 from riskrelay.bench.options import BenchOptions
 from riskrelay.bench.phases import BacklogResult, Phases
 from riskrelay.bench.report import (
@@ -37,6 +38,8 @@ def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
             f"broker {broker} ({stack.bootstrap})"
         )
         with phase_progress(err) as progress:
+            # First, while nothing else of the bench runs: it measures this process.
+            cpu: CpuResult | None = cpu_phase(stack, progress) if options.cpu_events else None
             phases = Phases(stack, progress)
             main = phases.throughput_and_latency("main", "subject", options.events)
             baseline = phases.throughput_and_latency("baseline", "partition", options.baseline_size)
@@ -45,7 +48,11 @@ def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
         stack.stop()
         signal.signal(signal.SIGTERM, previous)
     result = result_json(options, broker, main, baseline, backlog)
+    if cpu is not None:
+        result.update(cpu.as_json())
     out.print(result_table(result))
+    if cpu is not None:
+        out.print(cpu_table(result))
     profile = profile_table(result)
     if profile is not None:
         out.print(profile)

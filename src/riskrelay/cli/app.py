@@ -208,12 +208,17 @@ def bench_worker(
     profile: Annotated[
         str | None, typer.Option(help="write a py-spy profile of the main run's worker here")
     ] = None,
+    cpu_events: Annotated[
+        int,
+        typer.Option(help="events of the CPU-pipeline phase, enrichment on and off (0: skip it)"),
+    ] = 3_000,
     json_output: Annotated[
         bool, typer.Option("--json", help="print the result as one JSON line last")
     ] = False,
 ) -> None:
     """Measure one worker process: events/s, produce-to-ack latency and peak memory, next
-    to a one-event-at-a-time-per-partition baseline, against the Unit21 sandbox."""
+    to a one-event-at-a-time-per-partition baseline, against the Unit21 sandbox; and the
+    CPU pipeline alone (no network) with enrichment on and off."""
     from pathlib import Path
 
     from riskrelay.bench import BenchOptions, run_bench
@@ -238,6 +243,7 @@ def bench_worker(
         sandbox_port=sandbox_port,
         metrics_port=metrics_port,
         profile=Path(profile).resolve() if profile else None,
+        cpu_events=cpu_events,
     )
     run_bench(options, json_output)
 

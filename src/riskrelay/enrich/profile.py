@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+import orjson
+
 from riskrelay.models import AvroRecord
-from riskrelay.state.profiles import from_ms, to_ms
+from riskrelay.state.profiles import signals_record, to_ms
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -74,93 +75,120 @@ class ProfileLimits:
     max_ips: int = 20
     max_countries: int = 10
     max_kind_events: int = 100
-    max_applied: int = 8
+    max_applied: int = 4
 
 
-@dataclass(frozen=True, slots=True)
 class EventFacts:
-    """What the profile reads from one normalized event, read once."""
+    """What the profile reads from one normalized event, read once. A plain slotted
+    class, not a frozen dataclass: one is built per event, and frozen dataclasses set
+    each field through ``object.__setattr__``."""
 
-    event_id: str
-    version: int
-    kind: str
-    lifecycle: bool
-    at: int
-    session_id: str | None
-    session_started_at: int | None
-    device: str | None
-    ip: str | None
-    country: str | None
-    risk_score: float | None
+    __slots__ = (
+        "at",
+        "counted",
+        "country",
+        "device",
+        "ends_session",
+        "event_id",
+        "failed_sign_in",
+        "ip",
+        "kind",
+        "risk_score",
+        "session_id",
+        "session_started_at",
+        "sign_up",
+        "starts_session",
+        "version",
+    )
 
-    @property
-    def counted(self) -> bool:
-        """Whether this event is a new occurrence (version 1) for counts."""
-        return self.version <= 1
-
-    @property
-    def failed_sign_in(self) -> bool:
-        return self.lifecycle and self.kind == FAILED_SIGN_IN
-
-    @property
-    def starts_session(self) -> bool:
-        return self.lifecycle and self.kind in SESSION_STARTS
-
-    @property
-    def ends_session(self) -> bool:
-        return self.lifecycle and self.kind in SESSION_ENDS
-
-    @property
-    def sign_up(self) -> bool:
-        return self.lifecycle and self.kind == SIGN_UP
+    def __init__(
+        self,
+        event_id: str,
+        version: int,
+        kind: str,
+        lifecycle: bool,
+        at: int,
+        session_id: str | None,
+        session_started_at: int | None,
+        device: str | None,
+        ip: str | None,
+        country: str | None,
+        risk_score: float | None,
+    ) -> None:
+        self.event_id = event_id
+        self.version = version
+        self.kind = kind
+        self.at = at
+        self.session_id = session_id
+        self.session_started_at = session_started_at
+        self.device = device
+        self.ip = ip
+        self.country = country
+        self.risk_score = risk_score
+        self.counted = version <= 1
+        """A new occurrence (version 1), for counts."""
+        self.failed_sign_in = lifecycle and kind == FAILED_SIGN_IN
+        self.starts_session = lifecycle and kind in SESSION_STARTS
+        self.ends_session = lifecycle and kind in SESSION_ENDS
+        self.sign_up = lifecycle and kind == SIGN_UP
 
 
 def _text(value: Any) -> str | None:
-    if not isinstance(value, str):
+    if type(value) is not str:
         return None
     return value.strip() or None
 
 
 def _country(value: Any) -> str | None:
-    text = _text(value)
-    if text is None or len(text) != 2 or not text.isascii() or not text.isalpha():
+    """An alpha-2 shaped code (the normalizer has trimmed and upper-cased it; enrichment
+    flags codes ISO does not assign)."""
+    if type(value) is not str or len(value) != 2 or not value.isalpha():
         return None
-    return text.upper()
+    return value.upper()
 
 
 def event_country(body: AvroRecord) -> str | None:
     """Where the event says the subject is: the IP's country when enrichment found one,
     else the event's address, else the user's country of residence."""
-    ip = (body.get("enrichment") or {}).get("ip") or {}
-    return (
-        _country(ip.get("country"))
-        or _country((body.get("address") or {}).get("country"))
-        or _country((body.get("user") or {}).get("country"))
-    )
+    enrichment = body.get("enrichment")
+    ip = enrichment.get("ip") if enrichment else None
+    if ip and (country := _country(ip.get("country"))):
+        return country
+    address = body.get("address")
+    if address and (country := _country(address.get("country"))):
+        return country
+    user = body.get("user")
+    return _country(user.get("country")) if user else None
 
 
 def facts(body: AvroRecord) -> EventFacts:
-    session = body.get("session") or {}
-    user = body.get("user") or {}
+    session = body.get("session") or _NO_SESSION
+    user = body.get("user")
     started = session.get("session_started_at")
-    score = user.get("risk_score")
-    ip_signal = (body.get("enrichment") or {}).get("ip")
-    ip = _text(session.get("ip_address"))
-    if ip is not None and ip_signal is not None and not ip_signal.get("valid", True):
-        ip = None  # not an address: no IP history from it
+    score = user.get("risk_score") if user else None
+    ip = session.get("ip_address")
+    if ip is not None:
+        enrichment = body.get("enrichment")
+        ip_signal = enrichment.get("ip") if enrichment else None
+        # Not an address (enrichment says so): no IP history from it.
+        invalid = ip_signal is not None and not ip_signal.get("valid", True)
+        ip = None if invalid else _text(ip)
     return EventFacts(
-        event_id=body["event_id"],
-        version=body.get("version") or 1,
-        kind=body["kind"],
-        lifecycle=body.get("family") == "LIFECYCLE",
-        at=to_ms(body["occurred_at"]),
-        session_id=_text(session.get("session_id")),
-        session_started_at=to_ms(started) if isinstance(started, datetime) else None,
-        device=_text(session.get("device_id")) or _text(session.get("client_fingerprint")),
-        ip=ip,
-        country=event_country(body),
-        risk_score=float(score) if isinstance(score, int | float) else None,
+        body["event_id"],
+        body.get("version") or 1,
+        body["kind"],
+        body.get("family") == "LIFECYCLE",
+        to_ms(body["occurred_at"]),
+        _text(session.get("session_id")),
+        None if started is None else to_ms(started),
+        _text(session.get("device_id")) or _text(session.get("client_fingerprint")),
+        ip,
+        event_country(body),
+        None if score is None else float(score),
     )
+
+
+_NO_SESSION: AvroRecord = {}
 
 
 def _count(times: list[int], at: int, window_ms: int) -> int:
@@ -209,95 +237,41 @@ def _risk(
     return initial, initial_at, current, current_at
 
 
-def _seen_recently(seen: list[AvroRecord], value: str, at: int, recent_ms: int) -> bool:
-    horizon = at - recent_ms
-    return any(entry["value"] == value and entry["last_seen_at"] > horizon for entry in seen)
-
-
-def _kind_times(before: AvroRecord | None, kind: str) -> list[int]:
-    for entry in (before or {}).get("recent", ()):
-        if entry["kind"] == kind:
-            times: list[int] = entry["times"]
-            return times
-    return []
-
-
-def signals_of(before: AvroRecord | None, event: EventFacts, windows: ProfileWindows) -> AvroRecord:
-    """``signals`` for facts already read (the worker reads them once per event)."""
-    at = event.at
-    registered, source = _registration(before, event)
-    days = (at - registered) // DAY_MS if at >= registered else None
-    started = _session_start(before, event)
-    seconds = (at - started) // 1000 if started is not None and started <= at else None
-    initial, _, current, _ = _risk(before, event)
-    own = 1 if event.counted else 0
-    failed_own = own if event.failed_sign_in else 0
-    if before is None:
-        return {
-            "registered_at": from_ms(registered),
-            "registration_source": source,
-            "first_seen_at": from_ms(at),
-            "last_seen_at": None,
-            "days_since_registration": days,
-            "session_started_at": None if started is None else from_ms(started),
-            "seconds_since_session_start": seconds,
-            "failed_sign_ins_1h": failed_own,
-            "failed_sign_ins_24h": failed_own,
-            "new_device": event.device is not None,
-            "new_ip": event.ip is not None,
-            "new_country": event.country is not None,
-            "velocity_1h": own,
-            "initial_risk_score": initial,
-            "current_risk_score": current,
-            "countries": [],
-        }
-    failed: list[int] = before["failed_sign_ins"]
-    countries: list[str] = before["countries"]
-    return {
-        "registered_at": from_ms(registered),
-        "registration_source": source,
-        "first_seen_at": from_ms(min(before["first_seen_at"], at)),
-        "last_seen_at": from_ms(before["last_seen_at"]),
-        "days_since_registration": days,
-        "session_started_at": None if started is None else from_ms(started),
-        "seconds_since_session_start": seconds,
-        "failed_sign_ins_1h": _count(failed, at, windows.failed_short_ms) + failed_own,
-        "failed_sign_ins_24h": _count(failed, at, windows.failed_long_ms) + failed_own,
-        "new_device": event.device is not None
-        and not _seen_recently(before["devices"], event.device, at, windows.recent_ms),
-        "new_ip": event.ip is not None
-        and not _seen_recently(before["ips"], event.ip, at, windows.recent_ms),
-        "new_country": event.country is not None and event.country not in countries,
-        "velocity_1h": _count(_kind_times(before, event.kind), at, windows.velocity_ms) + own,
-        "initial_risk_score": initial,
-        "current_risk_score": current,
-        "countries": list(countries),
-    }
-
-
-def signals(before: AvroRecord | None, body: AvroRecord, windows: ProfileWindows) -> AvroRecord:
-    """The ``ProfileSignals`` of ``body`` given the profile before it (None: unseen)."""
-    return signals_of(before, facts(body), windows)
-
-
 def _with_seen(
-    seen: list[AvroRecord], value: str | None, at: int, horizon: int, bound: int
-) -> list[AvroRecord]:
-    """``seen`` with ``value`` seen at ``at``, least recently seen first, without entries
-    last seen at or before ``horizon``, at most ``bound`` (the least recent go)."""
-    kept = [entry for entry in seen if entry["value"] != value and entry["last_seen_at"] > horizon]
-    if value is not None:
-        previous = next((e["last_seen_at"] for e in seen if e["value"] == value), at)
-        latest = max(previous, at)
-        if latest > horizon:
-            entry = {"value": value, "last_seen_at": latest}
-            # Usually the newest: appended; an out-of-order sighting goes in its place.
-            if not kept or kept[-1]["last_seen_at"] <= latest:
-                kept.append(entry)
-            else:
-                index = next(i for i, e in enumerate(kept) if e["last_seen_at"] > latest)
-                kept.insert(index, entry)
-    return kept[-bound:] if len(kept) > bound else kept
+    values: list[str], seen: list[int], value: str | None, at: int, horizon: int, bound: int
+) -> tuple[list[str], list[int]]:
+    """``values`` with ``value`` seen at ``at``, least recently seen first (``seen`` is
+    when each was last seen, ascending), without those last seen at or before
+    ``horizon``, at most ``bound`` (the least recent go)."""
+    start = bisect_right(seen, horizon) if seen and seen[0] <= horizon else 0
+    if start:
+        values, seen = values[start:], seen[start:]
+    if value is None:
+        return values, seen
+    if not seen or at >= seen[-1]:  # the usual case: seen now, the most recent
+        if values and values[-1] == value:
+            return values, [*seen[:-1], at]
+        if value in values:
+            index = values.index(value)
+            kept_values = [*values[:index], *values[index + 1 :], value]
+            kept_seen = [*seen[:index], *seen[index + 1 :], at]
+        else:
+            kept_values, kept_seen = [*values, value], [*seen, at]
+    else:  # an out-of-order sighting: it goes in its place, unless seen later already
+        latest = at
+        kept_values, kept_seen = list(values), list(seen)
+        if value in kept_values:
+            index = kept_values.index(value)
+            latest = max(at, kept_seen[index])
+            del kept_values[index], kept_seen[index]
+        if latest <= horizon:
+            return kept_values, kept_seen
+        index = bisect_right(kept_seen, latest)
+        kept_values.insert(index, value)
+        kept_seen.insert(index, latest)
+    if len(kept_values) > bound:
+        return kept_values[-bound:], kept_seen[-bound:]
+    return kept_values, kept_seen
 
 
 def _with_time(times: list[int], at: int | None, horizon: int, bound: int) -> list[int]:
@@ -313,20 +287,49 @@ def _with_time(times: list[int], at: int | None, horizon: int, bound: int) -> li
 
 
 def _with_recent(
-    recent: list[AvroRecord], event: EventFacts, horizon: int, bound: int
-) -> list[AvroRecord]:
-    result = []
-    added = False
-    for entry in recent:
-        kind = entry["kind"]
-        own = event.at if event.counted and kind == event.kind else None
-        added = added or own is not None
-        times = _with_time(entry["times"], own, horizon, bound)
-        if times:
-            result.append(entry if times is entry["times"] else {"kind": kind, "times": times})
-    if event.counted and not added and event.at > horizon:
-        result.append({"kind": event.kind, "times": [event.at]})
-    return result
+    kinds: list[str], times: list[list[int]], event: EventFacts, horizon: int, bound: int
+) -> tuple[list[str], list[list[int]]]:
+    """Per kind, the recent times with this event's added (version 1 only)."""
+    own_kind = event.kind if event.counted else None
+    new_kinds: list[str] = []
+    new_times: list[list[int]] = []
+    for kind, kind_times in zip(kinds, times, strict=True):
+        if kind != own_kind and kind_times[0] > horizon:  # nothing to add or prune
+            new_kinds.append(kind)
+            new_times.append(kind_times)
+            continue
+        kept = _with_time(kind_times, event.at if kind == own_kind else None, horizon, bound)
+        if kept:
+            new_kinds.append(kind)
+            new_times.append(kept)
+    if own_kind is not None and own_kind not in kinds and event.at > horizon:
+        new_kinds.append(own_kind)
+        new_times.append([event.at])
+    return new_kinds, new_times
+
+
+def _last(items: list[Any], count: int) -> list[Any]:
+    return items[-count:] if count > 0 else []
+
+
+EMPTY: AvroRecord = {
+    "last_sign_in_at": None,
+    "session_started_at": None,
+    "session_id": None,
+    "failed_sign_ins": [],
+    "devices": [],
+    "devices_seen_at": [],
+    "ips": [],
+    "ips_seen_at": [],
+    "countries": [],
+    "recent_kinds": [],
+    "recent_times": [],
+    "applied_event_ids": [],
+    "applied_versions": [],
+    "applied_signals": [],
+}
+"""The lists and optional fields of a subject seen for the first time (shared: nothing
+here changes a list in place, every change builds a new one)."""
 
 
 def applied_signals(profile: AvroRecord | None, event_id: str, version: int) -> bytes | None:
@@ -335,56 +338,98 @@ def applied_signals(profile: AvroRecord | None, event_id: str, version: int) -> 
     different signals."""
     if profile is None:
         return None
-    for entry in reversed(profile["applied"]):
-        if entry["version"] == version and entry["event_id"] == event_id:
-            stored: bytes = entry["signals"]
+    ids: list[str] = profile["applied_event_ids"]
+    for index in range(len(ids) - 1, -1, -1):
+        if ids[index] == event_id and profile["applied_versions"][index] == version:
+            stored: bytes = profile["applied_signals"][index]
             return stored
     return None
 
 
-def updated_of(
+def _seen_at(values: list[str], seen: list[int], value: str | None) -> int | None:
+    """When ``value`` was last seen, if it is among ``values``."""
+    if value is None:
+        return None
+    try:
+        return seen[values.index(value)]
+    except ValueError:
+        return None
+
+
+def step(
     before: AvroRecord | None,
     event: EventFacts,
     subject_id: str,
     limits: ProfileLimits,
-    signals: bytes,
     now_ms: int,
-) -> AvroRecord:
-    """``updated`` for facts already read."""
+) -> tuple[list[Any], AvroRecord]:
+    """The signals of ``event`` (values in ``SIGNAL_FIELDS`` order, times as epoch ms)
+    and the profile with it applied, computed together: most of what the one needs the
+    other needs too, and the worker does this for every event."""
     windows = limits.windows
     at = event.at
+    own = 1 if event.counted else 0
     registered, source = _registration(before, event)
+    started = _session_start(before, event)
     initial, initial_at, current, current_at = _risk(before, event)
-    applied = {"event_id": event.event_id, "version": event.version, "signals": signals}
+    b = EMPTY if before is None else before
+    devices, devices_seen = b["devices"], b["devices_seen_at"]
+    ips, ips_seen = b["ips"], b["ips_seen_at"]
+    device_seen = _seen_at(devices, devices_seen, event.device)
+    ip_seen = _seen_at(ips, ips_seen, event.ip)
+    recent_since = at - windows.recent_ms
+    countries: list[str] = b["countries"]
+    failed: list[int] = b["failed_sign_ins"]
+    kinds: list[str] = b["recent_kinds"]
+    times: list[list[int]] = b["recent_times"]
+    kind_times = times[kinds.index(event.kind)] if event.kind in kinds else []
+    failed_own = own if event.failed_sign_in else 0
     if before is None:
-        last_seen = at
-        first_seen = at
-        sign_in_at = session_at = session_id = None
-        failed: list[int] = []
-        devices: list[AvroRecord] = []
-        ips: list[AvroRecord] = []
-        countries: list[str] = []
-        recent: list[AvroRecord] = []
-        applied_list: list[AvroRecord] = [applied]
+        first_seen, last_seen = at, at
+        previous_seen = None
     else:
-        last_seen = max(before["last_seen_at"], at)
         first_seen = min(before["first_seen_at"], at)
-        sign_in_at = before["last_sign_in_at"]
-        session_at, session_id = before["session_started_at"], before["session_id"]
-        failed, devices, ips = before["failed_sign_ins"], before["devices"], before["ips"]
-        countries, recent = before["countries"], before["recent"]
-        applied_list = [*before["applied"], applied]
+        previous_seen = before["last_seen_at"]
+        last_seen = max(previous_seen, at)
+    values = [
+        registered,
+        source,
+        first_seen,
+        previous_seen,
+        (at - registered) // DAY_MS if at >= registered else None,
+        started,
+        (at - started) // 1000 if started is not None and started <= at else None,
+        _count(failed, at, windows.failed_short_ms) + failed_own,
+        _count(failed, at, windows.failed_long_ms) + failed_own,
+        event.device is not None and (device_seen is None or device_seen <= recent_since),
+        event.ip is not None and (ip_seen is None or ip_seen <= recent_since),
+        event.country is not None and event.country not in countries,
+        _count(kind_times, at, windows.velocity_ms) + own,
+        initial,
+        current,
+        countries,
+    ]
+
+    sign_in_at = b["last_sign_in_at"]
+    session_at, session_id = b["session_started_at"], b["session_id"]
     if event.starts_session and (sign_in_at is None or at >= sign_in_at):
         sign_in_at = at
         session_at = event.session_started_at if event.session_started_at is not None else at
         session_id = event.session_id
     elif event.ends_session and (sign_in_at is None or at >= sign_in_at):
         session_at = session_id = None
-    own_failure = at if event.failed_sign_in and event.counted else None
     recent_horizon = last_seen - windows.recent_ms
-    if event.country is not None and event.country not in countries:
+    devices, devices_seen = _with_seen(
+        devices, devices_seen, event.device, at, recent_horizon, limits.max_devices
+    )
+    ips, ips_seen = _with_seen(ips, ips_seen, event.ip, at, recent_horizon, limits.max_ips)
+    if event.country is not None and values[11]:
         countries = [*countries, event.country][-limits.max_countries :]
-    return {
+    kinds, times = _with_recent(
+        kinds, times, event, last_seen - windows.velocity_ms, limits.max_kind_events
+    )
+    keep = limits.max_applied - 1  # the last max_applied, with this one
+    after = {
         "subject_id": subject_id,
         "registered_at": registered,
         "registration_source": source,
@@ -395,34 +440,40 @@ def updated_of(
         "session_id": session_id,
         "failed_sign_ins": _with_time(
             failed,
-            own_failure,
+            at if event.failed_sign_in and event.counted else None,
             last_seen - windows.longest_failed_ms,
             limits.max_failed_sign_ins,
         ),
-        "devices": _with_seen(devices, event.device, at, recent_horizon, limits.max_devices),
-        "ips": _with_seen(ips, event.ip, at, recent_horizon, limits.max_ips),
+        "devices": devices,
+        "devices_seen_at": devices_seen,
+        "ips": ips,
+        "ips_seen_at": ips_seen,
         "countries": countries,
         "initial_risk_score": initial,
         "initial_risk_score_at": initial_at,
         "current_risk_score": current,
         "current_risk_score_at": current_at,
-        "recent": _with_recent(
-            recent, event, last_seen - windows.velocity_ms, limits.max_kind_events
-        ),
-        "applied": applied_list[-limits.max_applied :],
+        "recent_kinds": kinds,
+        "recent_times": times,
+        "applied_event_ids": [*_last(b["applied_event_ids"], keep), event.event_id],
+        "applied_versions": [*_last(b["applied_versions"], keep), event.version],
+        "applied_signals": [*_last(b["applied_signals"], keep), orjson.dumps(values)],
         "updated_at": now_ms,
     }
+    return values, after
+
+
+def signals(before: AvroRecord | None, body: AvroRecord, windows: ProfileWindows) -> AvroRecord:
+    """The ``ProfileSignals`` of ``body`` given the profile before it (None: unseen)."""
+    values, _ = step(before, facts(body), body["subject_id"], ProfileLimits(windows=windows), 0)
+    return signals_record(values)
 
 
 def updated(
-    before: AvroRecord | None,
-    body: AvroRecord,
-    limits: ProfileLimits,
-    *,
-    signals: bytes = b"",
-    now_ms: int = 0,
+    before: AvroRecord | None, body: AvroRecord, limits: ProfileLimits, *, now_ms: int = 0
 ) -> AvroRecord:
-    """The profile after ``body`` (``before`` is not changed). ``signals`` are the
-    encoded signals computed for ``body``, kept so a re-processed event gets them back
-    (``applied_signals``); ``now_ms`` is the writer's clock."""
-    return updated_of(before, facts(body), body["subject_id"], limits, signals, now_ms)
+    """The profile after ``body`` (``before`` is not changed); ``now_ms`` is the
+    writer's clock. It keeps the signals ``body`` got (``applied_signals``), so a
+    re-processed event gets them back instead of being counted again."""
+    _, after = step(before, facts(body), body["subject_id"], limits, now_ms)
+    return after

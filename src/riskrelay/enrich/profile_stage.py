@@ -4,9 +4,11 @@ subject profile (``enrich.profile``) read, applied and written back.
 The profile's read-modify-write is synchronous, with no ``await`` anywhere in it: events
 of one subject from different input topics can be in flight at once, and on one event
 loop a stretch of code without an ``await`` cannot interleave with another. The new
-profile is encoded once, for its changelog record (``risk.profiles.v1``, through the
-record collector, so it commits in the same transaction as the event's outputs), and
-those bytes, less the wire header, are what the table keeps.
+profile is visible to the subject's next event at once; its changelog record
+(``risk.profiles.v1``) goes through the record collector at ``flush``, which the worker
+calls before every commit, so it commits in the same transaction as the outputs of the
+event that changed it, or before them (``ProfileTable``: one record per subject and
+commit, however many of its events came in between).
 
 An event version the profile already counts (processed again after a crash) gets the
 signals it got the first time, and the profile is left as it is. A DLQ replay (a
@@ -21,21 +23,25 @@ from datetime import datetime
 
 import orjson
 
-from riskrelay.decode.avro import WIRE_HEADER_SIZE
 from riskrelay.enrich.profile import (
     DAY_MS,
     ProfileLimits,
     ProfileWindows,
     applied_signals,
     facts,
-    signals_of,
-    updated_of,
+    step,
 )
 from riskrelay.enrich.stateless import EnrichOptions, enrich, for_analytics
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
 from riskrelay.models import AvroRecord
 from riskrelay.settings import EnrichSettings
-from riskrelay.state.profiles import SIGNAL_TIMES, ProfileTable, SignalsCodec, to_ms
+from riskrelay.state.profiles import (
+    SIGNAL_TIMES,
+    ProfileTable,
+    SignalsCodec,
+    signals_record,
+    to_ms,
+)
 
 Clock = Callable[[], datetime]
 
@@ -108,18 +114,16 @@ class ProfileStage:
             stored = applied_signals(before, event.event_id, event.version)
             if stored is not None:
                 return self._codec.decode(stored)
-        signals = signals_of(before, event, self._windows)
-        after = updated_of(
-            before,
-            event,
-            subject_id,
-            self._limits,
-            self._codec.encode(signals),
-            to_ms(self._clock()),
-        )
-        value = self._collector.send(OutputRecord(self._topic, partition, subject_id, after))
-        self._table.put_encoded(partition, subject_id, value[WIRE_HEADER_SIZE:])
-        return signals
+        values, after = step(before, event, subject_id, self._limits, to_ms(self._clock()))
+        self._table.put(partition, subject_id, after)
+        return signals_record(values)
+
+    def flush(self) -> int:
+        """Send the profiles changed since the last flush to the changelog."""
+        return self._table.flush(self._write)
+
+    def _write(self, partition: int, subject_id: str, profile: AvroRecord) -> None:
+        self._collector.send(OutputRecord(self._topic, partition, subject_id, profile))
 
 
 class EnrichmentStage:
@@ -139,6 +143,10 @@ class EnrichmentStage:
         else:
             enriched["profile"] = self._profiles.apply(enriched, partition)
         return enriched
+
+    def flush(self) -> int:
+        """Before a commit: changed profiles to their changelog (``ProfileStage``)."""
+        return self._profiles.flush()
 
     def for_analytics(self, body: AvroRecord) -> AvroRecord:
         """The copy for the normalized topic (PII minimized when configured)."""

@@ -255,13 +255,24 @@ def test_a_scripted_history_gives_the_expected_signals_and_dataspike_fields(
     wait_for(lambda: len(dataspike_payments(dataspike)) == 1, 30, "the Dataspike payment")
     check(profiles, [*lifecycle_events, purchase], dataspike)
 
+    # The changelog holds the profile as of the last event (one record per subject and
+    # commit, so fewer records than events, never more).
     changelog = enriched_settings.topics.name(enriched_settings.topics.profiles)
-    records = [r for k, r in read_topic(enriched_settings, changelog, "profile", 6) if k]
-    mine = [r for r in records if r["subject_id"] == subject]
-    assert len(mine) == 6  # one profile snapshot per applied event
+    purchase_id = purchase["event_id"]
+    mine: list[AvroRecord] = []
+
+    def written() -> bool:
+        records = read_topic(enriched_settings, changelog, "profile", 1, timeout_s=5)
+        mine[:] = [r for _, r in records if r["subject_id"] == subject]
+        return bool(mine) and mine[-1]["applied_event_ids"][-1] == purchase_id
+
+    wait_for(written, 30, "the profile changelog record of the purchase")
+    assert 1 <= len(mine) <= 6
     last = mine[-1]
-    assert [d["value"] for d in last["devices"]] == ["dev-a", "dev-b"]
+    assert last["devices"] == ["dev-a", "dev-b"]
     assert len(last["failed_sign_ins"]) == 3
+    assert last["applied_event_ids"] == [e["event_id"] for e in [*lifecycle_events, purchase][-4:]]
+    assert (last["initial_risk_score"], last["current_risk_score"]) == (15.0, 27.0)
 
 
 def test_a_worker_restarted_mid_history_gives_the_same_signals(
