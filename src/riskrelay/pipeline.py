@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 import orjson
 from confluent_kafka import Message
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from riskrelay.decode.avro import WIRE_HEADER_SIZE, AvroDecoder
+from riskrelay.decode.avro import WIRE_HEADER_SIZE, AvroDecoder, AvroEncoder
 from riskrelay.deliver.dispatcher import DeliveryOutcome, Dispatcher
 from riskrelay.enrich.profile_stage import EnrichmentStage
 from riskrelay.errors import CredentialsError, InputError, PermanentDeliveryError
@@ -64,6 +65,52 @@ class OutputTopics:
             profiles=topics.name(topics.profiles),
             dlq=topics.name(topics.dlq),
         )
+
+    def encoders(self, registry: SchemaRegistryClient, *topics: str) -> dict[str, AvroEncoder]:
+        """An encoder for each of ``topics`` (all the outputs if none are named), its schema
+        registered now: at start-up, so a refused schema stops the process before any record."""
+        schemas = {
+            self.normalized: "normalized",
+            self.deliveries: "delivery_result",
+            self.event_state: "event_state",
+            self.identities: "identity",
+            self.profiles: "profile",
+            self.dlq: "dlq",
+        }
+        return {topic: AvroEncoder(registry, topic, schemas[topic]) for topic in topics or schemas}
+
+
+def delivery_record(
+    body: AvroRecord,
+    provider: str,
+    endpoint: str,
+    *,
+    delivered: bool,
+    status_code: int | None,
+    error: str | None,
+    completed_at: datetime,
+    attempts: list[AvroRecord] | None = None,
+    response_body: str | None = None,
+    response_ref: str | None = None,
+) -> AvroRecord:
+    """The deliveries-topic record of one provider's outcome for the event version ``body``
+    (one builder, so the worker and the CPU bench encode the same record)."""
+    return {
+        "event_id": body["event_id"],
+        "version": body["version"],
+        "subject_id": body["subject_id"],
+        "kind": body["kind"],
+        "provider": provider,
+        "endpoint": endpoint,
+        "outcome": "DELIVERED" if delivered else "FAILED",
+        "status_code": status_code,
+        "attempts": attempts or [],
+        "response_body": response_body,
+        "response_ref": response_ref,
+        "error": error,
+        "occurred_at": body["occurred_at"],
+        "completed_at": completed_at,
+    }
 
 
 def delivery_failure_reason(outcome: DeliveryOutcome) -> str:
@@ -240,22 +287,18 @@ class EventProcessor:
                 self._out.deliveries,
                 body["source"]["partition"],
                 body["event_id"],
-                {
-                    "event_id": body["event_id"],
-                    "version": body["version"],
-                    "subject_id": body["subject_id"],
-                    "kind": body["kind"],
-                    "provider": outcome.provider,
-                    "endpoint": outcome.endpoint,
-                    "outcome": "DELIVERED" if delivered else "FAILED",
-                    "status_code": status,
-                    "attempts": [a.as_record() for a in result.attempts],
-                    "response_body": result.response.body if result.response else None,
-                    "response_ref": outcome.response_ref,
-                    "error": error_text,
-                    "occurred_at": body["occurred_at"],
-                    "completed_at": outcome.completed_at,
-                },
+                delivery_record(
+                    body,
+                    outcome.provider,
+                    outcome.endpoint,
+                    delivered=delivered,
+                    status_code=status,
+                    error=error_text,
+                    completed_at=outcome.completed_at,
+                    attempts=[a.as_record() for a in result.attempts],
+                    response_body=result.response.body if result.response else None,
+                    response_ref=outcome.response_ref,
+                ),
             )
         )
         if not delivered:

@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from riskrelay.checkpoint import Checkpoint
-from riskrelay.decode.avro import AvroDecoder, AvroEncoder, registry_client
+from riskrelay.decode.avro import AvroDecoder, registry_client
 from riskrelay.deliver.dispatcher import Dispatcher, Provider, build_provider
 from riskrelay.deliver.providers.base import ProviderAdapter
 from riskrelay.deliver.providers.coinflow import CoinflowAdapter
@@ -145,16 +145,7 @@ class Worker:
         self._state_decoder = AvroDecoder(registry, "event_state")
         ensure_topics(self._bootstrap, topic_specs(settings), settings.kafka.replication_factor)
         out = self._outputs
-        self._collector = RecordCollector(
-            {
-                out.normalized: AvroEncoder(registry, out.normalized, "normalized"),
-                out.deliveries: AvroEncoder(registry, out.deliveries, "delivery_result"),
-                out.event_state: AvroEncoder(registry, out.event_state, "event_state"),
-                out.identities: AvroEncoder(registry, out.identities, "identity"),
-                out.profiles: AvroEncoder(registry, out.profiles, "profile"),
-                out.dlq: AvroEncoder(registry, out.dlq, "dlq"),
-            }
-        )
+        self._collector = RecordCollector(out.encoders(registry))
         self._identity_decoder = AvroDecoder(registry, "identity")
         self._profile_decoder = AvroDecoder(registry, "profile")
         self._store = StateStore(bytes_store(settings.worker.state_store))

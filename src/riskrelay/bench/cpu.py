@@ -49,7 +49,7 @@ from riskrelay.errors import DeliveryError
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
 from riskrelay.models import FAMILY_SCHEMAS, AvroRecord, Family, SourcePosition
 from riskrelay.normalize import normalize, without_secrets
-from riskrelay.pipeline import OutputTopics, utc_now
+from riskrelay.pipeline import OutputTopics, delivery_record, utc_now
 from riskrelay.routing import DEFAULT_ROUTES, family_kinds, probe_envelope
 from riskrelay.settings import EnrichSettings, TopicSettings
 from riskrelay.state.identities import IdentityLookup
@@ -138,13 +138,9 @@ class CpuPipeline:
             for family, schema in FAMILY_SCHEMAS.items()
         }
         out = self._out
+        # No identities are learned and nothing is dead-lettered here.
         self._collector = RecordCollector(
-            {
-                out.normalized: AvroEncoder(registry, out.normalized, "normalized"),
-                out.deliveries: AvroEncoder(registry, out.deliveries, "delivery_result"),
-                out.event_state: AvroEncoder(registry, out.event_state, "event_state"),
-                out.profiles: AvroEncoder(registry, out.profiles, "profile"),
-            }
+            out.encoders(registry, out.normalized, out.deliveries, out.event_state, out.profiles)
         )
         self._routes = {
             (family, kind): tuple(
@@ -243,30 +239,23 @@ class CpuPipeline:
                     orjson.dumps(request.json)
                 elif request.form is not None:
                     urlencode(request.form)
-        outcome = "FAILED" if error else "DELIVERED"
         self._collector.send(
             OutputRecord(
                 self._out.deliveries,
                 body["source"]["partition"],
                 body["event_id"],
-                {
-                    "event_id": body["event_id"],
-                    "version": version,
-                    "subject_id": body["subject_id"],
-                    "kind": body["kind"],
-                    "provider": adapter.name,
-                    "endpoint": "POST /bench",
-                    "outcome": outcome,
-                    "status_code": None if error else 200,
-                    "attempts": [],
-                    "response_body": None,
-                    "response_ref": None,
-                    "error": error,
-                    "occurred_at": body["occurred_at"],
-                    "completed_at": now,
-                },
+                delivery_record(
+                    body,
+                    adapter.name,
+                    "POST /bench",
+                    delivered=not error,
+                    status_code=None if error else 200,
+                    error=error,
+                    completed_at=now,
+                ),
             )
         )
+        outcome = "FAILED" if error else "DELIVERED"
         return delivery_entry(adapter.name, outcome, attempts=1, completed_at=now)
 
 
