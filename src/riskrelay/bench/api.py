@@ -32,7 +32,8 @@ from riskrelay.bench.api_load import LoadResult
 from riskrelay.bench.api_stack import ApiBenchOptions, ApiBenchStack
 from riskrelay.bench.probe import CpuMeter, ProcessProbe
 from riskrelay.bench.profile import Profiler
-from riskrelay.bench.report import interrupt_on_sigterm, phase_progress, profile_table
+from riskrelay.bench.report import interrupt_on_sigterm, profile_table
+from riskrelay.cli.progress import progress_bars
 from riskrelay.dev.summary import scrape_samples
 from riskrelay.errors import RiskRelayError
 from riskrelay.settings import TopicSettings
@@ -250,7 +251,7 @@ def run_api_bench(options: ApiBenchOptions, as_json: bool) -> dict[str, Any]:
             f"{options.partitions} partitions, view {options.view_store}, "
             f"broker {broker} ({stack.bootstrap})"
         )
-        with phase_progress(err) as progress:
+        with progress_bars(err) as progress:
             figures = _Phases(stack, progress).run()
     finally:
         stack.stop()

@@ -9,8 +9,6 @@ import os
 from types import FrameType
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from riskrelay.bench.options import BenchOptions
@@ -177,17 +175,6 @@ def profile_table(
     for row in rows:
         table.add_row(row["where"], f"{row['percent']:.1f} %")
     return table
-
-
-def phase_progress(console: Console) -> Progress:
-    """The progress bars every benchmark phase shows (on stderr)."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:

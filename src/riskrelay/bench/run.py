@@ -15,12 +15,12 @@ from riskrelay.bench.options import BenchOptions
 from riskrelay.bench.phases import BacklogResult, Phases
 from riskrelay.bench.report import (
     interrupt_on_sigterm,
-    phase_progress,
     profile_table,
     result_json,
     result_table,
 )
 from riskrelay.bench.stack import BenchStack
+from riskrelay.cli.progress import progress_bars
 
 
 def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def run_bench(options: BenchOptions, as_json: bool) -> dict[str, Any]:
             f"{options.subjects:,} subjects, provider latency {options.latency_ms:g} ms, "
             f"broker {broker} ({stack.bootstrap})"
         )
-        with phase_progress(err) as progress:
+        with progress_bars(err) as progress:
             # First, while nothing else of the bench runs: it measures this process.
             cpu: CpuResult | None = cpu_phase(stack, progress) if options.cpu_events else None
             phases = Phases(stack, progress)

@@ -18,9 +18,9 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from riskrelay.cli.progress import progress_bars
 from riskrelay.errors import ConfigError
 from riskrelay.settings import Settings, load_settings
 
@@ -40,15 +40,7 @@ def _print_json(value: Any) -> None:
 def progress_bar(description: str, total: int | None, quiet: bool) -> Iterator[Any]:
     """A bar on stderr (hidden for ``--json``, whose stderr scripts may still show);
     yields ``advance(n)``."""
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
-        transient=False,
-    )
+    progress = progress_bars(err, disable=quiet or not err.is_terminal)
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)

@@ -10,9 +10,9 @@ from types import FrameType
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from riskrelay.cli.progress import progress_bars
 from riskrelay.dev.demo import demo_stream, malformed_records
 from riskrelay.dev.stack import LocalStack, StackUrls
 from riskrelay.dev.summary import Summary, scrape
@@ -100,14 +100,7 @@ def run_dev(
             )
         else:
             console.print("stack running; Ctrl-C stops it")
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        ) as progress:
+        with progress_bars(Console(stderr=True)) as progress:
             task = progress.add_task("events processed", total=published or None)
             while duration_s is None or time.monotonic() - start < duration_s:
                 time.sleep(0.5)
