@@ -26,7 +26,8 @@ class PhoneSignal(NamedTuple):
     region: str | None
 
     def as_record(self) -> dict[str, Any]:
-        return self._asdict()
+        # Spelled out: built once per event, and ``_asdict`` is several times slower.
+        return {"raw": self.raw, "e164": self.e164, "valid": self.valid, "region": self.region}
 
 
 def is_region(code: str | None) -> bool:

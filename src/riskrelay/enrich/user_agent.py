@@ -75,9 +75,16 @@ class UserAgentSignal(NamedTuple):
     known: bool  # ua-parser recognized something; False raises the unknown flag
 
     def as_record(self) -> dict[str, Any]:
-        record = self._asdict()
-        del record["known"]
-        return record
+        # Spelled out: built once per event, and ``_asdict`` is several times slower.
+        return {
+            "browser": self.browser,
+            "browser_version": self.browser_version,
+            "os": self.os,
+            "os_version": self.os_version,
+            "device_brand": self.device_brand,
+            "device_model": self.device_model,
+            "device_class": self.device_class,
+        }
 
 
 _UNKNOWN = UserAgentSignal(None, None, None, None, None, None, "other", False)

@@ -105,13 +105,17 @@ def signals_record(values: list[Any]) -> AvroRecord:
         current,
         countries,
     ) = values
+    # timedelta's positional milliseconds argument: keyword parsing costs ~0.3 µs a call.
+    first = EPOCH + timedelta(0, 0, 0, first_seen)
     return {
-        "registered_at": EPOCH + timedelta(milliseconds=registered),
+        "registered_at": first
+        if registered == first_seen
+        else EPOCH + timedelta(0, 0, 0, registered),
         "registration_source": source,
-        "first_seen_at": EPOCH + timedelta(milliseconds=first_seen),
-        "last_seen_at": None if last_seen is None else EPOCH + timedelta(milliseconds=last_seen),
+        "first_seen_at": first,
+        "last_seen_at": None if last_seen is None else EPOCH + timedelta(0, 0, 0, last_seen),
         "days_since_registration": days,
-        "session_started_at": None if started is None else EPOCH + timedelta(milliseconds=started),
+        "session_started_at": None if started is None else EPOCH + timedelta(0, 0, 0, started),
         "seconds_since_session_start": seconds,
         "failed_sign_ins_1h": failed_short,
         "failed_sign_ins_24h": failed_long,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import fastavro
@@ -18,9 +18,15 @@ from riskrelay.dev.demo import (
     lifecycle_event,
     payment_event,
 )
+from riskrelay.enrich.profile import ProfileLimits
+from riskrelay.enrich.profile_stage import EnrichmentStage, ProfileStage
+from riskrelay.enrich.stateless import EnrichOptions
+from riskrelay.kafka.collector import RecordCollector
 from riskrelay.models import Family, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.schemas import SCHEMA_NAMES, parsed_schema, union_hints, with_union_hints
+from riskrelay.state.profiles import ProfileTable
+from riskrelay.state.store import MemoryBytesStore
 
 WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -59,11 +65,82 @@ def test_hinted_normalized_events_encode_to_the_same_bytes(body: dict[str, Any])
 
 def test_hints_name_the_record_branches_of_every_contract() -> None:
     hints = {name: union_hints(parsed_schema(name)) for name in SCHEMA_NAMES}
-    normalized = {field: (branch, inner) for field, branch, inner in hints["normalized"]}
+    normalized = {field: (branch, inner) for field, branch, _, inner in hints["normalized"]}
     assert normalized["user"][0] == "riskrelay.v1.UserInfo"
-    inner = {field for field, _, _ in normalized["payment"][1]}
+    inner = {field for field, _, _, _ in normalized["payment"][1]}
     assert {"card", "redeem", "fee", "billing_address"} <= inner
-    assert [field for field, _, _ in hints["event_state"]] == ["current", "pending"]
+    assert [field for field, _, _, _ in hints["event_state"]] == ["current", "pending"]
+
+
+def test_hints_name_the_timestamp_branches_and_no_other_primitive() -> None:
+    hints = {field: inner for field, _, _, inner in union_hints(parsed_schema("normalized"))}
+    profile = {field: (branch, kind) for field, branch, kind, _ in hints["profile"]}
+    assert profile == {
+        "registered_at": ("long", datetime),
+        "first_seen_at": ("long", datetime),
+        "last_seen_at": ("long", datetime),
+        "session_started_at": ("long", datetime),
+    }
+    assert ("session_started_at", "long", datetime, ()) in hints["session"]
+    assert hints["enrichment"] and all(kind is dict for _, _, kind, _ in hints["enrichment"])
+
+
+def _enriched_bodies() -> list[dict[str, Any]]:
+    """Real enriched events: the stateless signals and the subject profile's, over one
+    subject's history (first sighting, then sessions, failures, payments)."""
+    stage = EnrichmentStage(
+        EnrichOptions(),
+        ProfileStage(
+            ProfileTable(MemoryBytesStore()),
+            ProfileLimits(),
+            RecordCollector({}),
+            "profiles",
+            lambda: WHEN,
+        ),
+    )
+    return [stage.apply(body, 0) for body in _bodies()]
+
+
+def test_hinted_enriched_events_encode_to_the_same_bytes() -> None:
+    schema = parsed_schema("normalized")
+    hints = union_hints(schema)
+    bodies = _enriched_bodies()
+    assert any(body["profile"]["last_seen_at"] is not None for body in bodies)
+    for body in bodies:
+        hinted = with_union_hints(body, hints)
+        assert _encode(schema, hinted) == _encode(schema, body)
+        assert hinted["profile"][1]["registered_at"] == ("long", body["profile"]["registered_at"])
+        assert isinstance(body["profile"]["registered_at"], datetime)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 11, 21, 12, 0, 0, 999, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(2026, 11, 21, 12, 0),  # naive: fastavro's own reading, either way
+    ],
+    ids=["micros", "offset", "before-epoch", "naive"],
+)
+def test_hinted_timestamps_encode_like_fastavros_own_choice(when: datetime) -> None:
+    schema = parsed_schema("normalized")
+    body = _enriched_bodies()[0]
+    profile = {**body["profile"], "registered_at": when, "last_seen_at": when}
+    changed = {
+        **body,
+        "profile": profile,
+        "session": {**body["session"], "session_started_at": when},
+    }
+    assert _encode(schema, with_union_hints(changed, union_hints(schema))) == _encode(
+        schema, changed
+    )
+
+
+def test_values_of_another_type_are_left_to_fastavro() -> None:
+    hints = (("at", "long", datetime, ()),)
+    assert with_union_hints({"at": 5}, hints) == {"at": 5}
+    assert with_union_hints({"at": None}, hints) == {"at": None}
 
 
 def test_null_values_stay_null() -> None:
