@@ -81,6 +81,7 @@ class OutputTopics:
 
 
 def delivery_record(
+    topic: str,
     body: AvroRecord,
     provider: str,
     endpoint: str,
@@ -92,10 +93,10 @@ def delivery_record(
     attempts: list[AvroRecord] | None = None,
     response_body: str | None = None,
     response_ref: str | None = None,
-) -> AvroRecord:
+) -> OutputRecord:
     """The deliveries-topic record of one provider's outcome for the event version ``body``
-    (one builder, so the worker and the CPU bench encode the same record)."""
-    return {
+    (one builder, so the worker and the CPU bench write the same record)."""
+    value = {
         "event_id": body["event_id"],
         "version": body["version"],
         "subject_id": body["subject_id"],
@@ -111,6 +112,7 @@ def delivery_record(
         "occurred_at": body["occurred_at"],
         "completed_at": completed_at,
     }
+    return OutputRecord(topic, body["source"]["partition"], body["event_id"], value)
 
 
 def delivery_failure_reason(outcome: DeliveryOutcome) -> str:
@@ -283,22 +285,18 @@ class EventProcessor:
         delivered = outcome.delivered
         self._deliveries[outcome.provider, "delivered" if delivered else "failed"].inc()
         self._collector.send(
-            OutputRecord(
+            delivery_record(
                 self._out.deliveries,
-                body["source"]["partition"],
-                body["event_id"],
-                delivery_record(
-                    body,
-                    outcome.provider,
-                    outcome.endpoint,
-                    delivered=delivered,
-                    status_code=status,
-                    error=error_text,
-                    completed_at=outcome.completed_at,
-                    attempts=[a.as_record() for a in result.attempts],
-                    response_body=result.response.body if result.response else None,
-                    response_ref=outcome.response_ref,
-                ),
+                body,
+                outcome.provider,
+                outcome.endpoint,
+                delivered=delivered,
+                status_code=status,
+                error=error_text,
+                completed_at=outcome.completed_at,
+                attempts=[a.as_record() for a in result.attempts],
+                response_body=result.response.body if result.response else None,
+                response_ref=outcome.response_ref,
             )
         )
         if not delivered:

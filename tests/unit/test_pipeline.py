@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 import fastavro
 import pytest
 
+from riskrelay.kafka.collector import OutputRecord
 from riskrelay.models import AvroRecord
 from riskrelay.pipeline import delivery_record
 from riskrelay.schemas import parsed_schema
 
+TOPIC = "risk.deliveries.v1"
 OCCURRED = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 COMPLETED = OCCURRED + timedelta(seconds=3)
 BODY: AvroRecord = {
@@ -22,11 +24,12 @@ BODY: AvroRecord = {
 }
 
 
-def round_trip(record: AvroRecord) -> AvroRecord:
-    """Through the deliveries topic's schema, as the collector encodes it."""
+def round_trip(record: OutputRecord) -> AvroRecord:
+    """The value through the deliveries topic's schema, as the collector encodes it."""
+    assert (record.topic, record.partition, record.key) == (TOPIC, 1, "evt-1")
     schema = parsed_schema("delivery_result")
     buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, record)
+    fastavro.schemaless_writer(buffer, schema, record.value)
     buffer.seek(0)
     decoded: AvroRecord = fastavro.schemaless_reader(buffer, schema)
     return decoded
@@ -35,6 +38,7 @@ def round_trip(record: AvroRecord) -> AvroRecord:
 def test_delivered_record_carries_the_event_version_and_the_call() -> None:
     attempt = {"started_at": OCCURRED, "duration_ms": 12.5, "status_code": 200, "error": None}
     record = delivery_record(
+        TOPIC,
         BODY,
         "unit21",
         "POST /events/create",
@@ -68,6 +72,7 @@ def test_delivered_record_carries_the_event_version_and_the_call() -> None:
 def test_failed_record_without_a_response(status_code: int | None) -> None:
     record = round_trip(
         delivery_record(
+            TOPIC,
             BODY,
             "stripe",
             "POST /v1/radar",

@@ -240,19 +240,15 @@ class CpuPipeline:
                 elif request.form is not None:
                     urlencode(request.form)
         self._collector.send(
-            OutputRecord(
+            delivery_record(
                 self._out.deliveries,
-                body["source"]["partition"],
-                body["event_id"],
-                delivery_record(
-                    body,
-                    adapter.name,
-                    "POST /bench",
-                    delivered=not error,
-                    status_code=None if error else 200,
-                    error=error,
-                    completed_at=now,
-                ),
+                body,
+                adapter.name,
+                "POST /bench",
+                delivered=not error,
+                status_code=None if error else 200,
+                error=error,
+                completed_at=now,
             )
         )
         outcome = "FAILED" if error else "DELIVERED"
