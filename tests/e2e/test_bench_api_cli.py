@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 from riskrelay.kafka.embedded import free_port
-from tests.e2e.test_bench_cli import MARKER, bench_env, processes_with
-from tests.e2e.test_dev_cli import port_is_free
+from tests.fixtures.processes import assert_nothing_left, marked_env
 
 REQUIRED = ("get_per_s", "p99_ms", "view_events", "rebuild_s", "rss_mb")
 
 
 def test_bench_api_reports_the_figures_and_leaves_nothing(tmp_path: Path) -> None:
-    env = bench_env(tmp_path)
+    env = marked_env(tmp_path)
     ports = {name: free_port() for name in ("broker", "registry", "api")}
     command = [
         *(sys.executable, "-m", "riskrelay", "bench", "api", "--json"),
@@ -44,15 +43,11 @@ def test_bench_api_reports_the_figures_and_leaves_nothing(tmp_path: Path) -> Non
     assert set(figures["statuses"]) == {"200", "404", "423"}
     assert sum(figures["statuses"].values()) == figures["requests"]
     assert "Traceback" not in result.stderr
-
-    assert processes_with(env[MARKER]) == []
-    taken = [port for name, port in ports.items() if not port_is_free(port)]
-    assert not taken, f"ports still taken after the bench: {taken}"
-    assert list((tmp_path / "tmp").iterdir()) == [], "the bench left temporary data behind"
+    assert_nothing_left(env, ports.values(), tmp_path)
 
 
 def test_a_bad_option_is_one_readable_line(tmp_path: Path) -> None:
-    env = bench_env(tmp_path)
+    env = marked_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "riskrelay", "bench", "api", "--view-store", "disk"],
         env=env,

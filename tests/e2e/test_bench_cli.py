@@ -8,16 +8,14 @@ not the figures themselves (the bench reports, it never asserts a speed).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from riskrelay.kafka.embedded import free_port
-from tests.e2e.test_dev_cli import port_is_free
+from tests.fixtures.processes import MARKER, assert_nothing_left, marked_env, processes_with
 
 REQUIRED = (
     "events_per_s",
@@ -32,37 +30,10 @@ REQUIRED = (
     "cpu_events_per_s_enriched",
     "cpu_events_per_s_plain",
 )
-MARKER = "RISKRELAY_BENCH_TEST_MARKER"
-
-
-def bench_env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment, a private TMPDIR, and a marker every child inherits."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKRELAY_")}
-    if "RISKRELAY_KAFKA_BOOTSTRAP" in os.environ:
-        env["RISKRELAY_KAFKA_BOOTSTRAP"] = os.environ["RISKRELAY_KAFKA_BOOTSTRAP"]
-    (tmp_path / "tmp").mkdir()
-    env["TMPDIR"] = str(tmp_path / "tmp")
-    env[MARKER] = uuid.uuid4().hex
-    return env
-
-
-def processes_with(marker: str) -> list[int]:
-    """Live processes whose environment carries ``marker`` (children of the bench)."""
-    found = []
-    needle = f"{MARKER}={marker}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_bench_worker_reports_consistent_figures_and_leaves_nothing(tmp_path: Path) -> None:
-    env = bench_env(tmp_path)
+    env = marked_env(tmp_path)
     ports = {name: free_port() for name in ("broker", "registry", "sandbox", "metrics")}
     command = [
         *(sys.executable, "-m", "riskrelay", "bench", "worker", "--json"),
@@ -94,15 +65,11 @@ def test_bench_worker_reports_consistent_figures_and_leaves_nothing(tmp_path: Pa
     assert (figures["partitions"], figures["subjects"]) == (6, 100)
     assert (figures["events"], figures["baseline_events"], figures["backlog"]) == (600, 200, 2000)
     assert "Traceback" not in result.stderr
-
-    assert processes_with(env[MARKER]) == []
-    taken = [port for name, port in ports.items() if not port_is_free(port)]
-    assert not taken, f"ports still taken after the bench: {taken}"
-    assert list((tmp_path / "tmp").iterdir()) == [], "the bench left temporary data behind"
+    assert_nothing_left(env, ports.values(), tmp_path)
 
 
 def test_a_bad_option_is_one_readable_line_and_a_non_zero_exit(tmp_path: Path) -> None:
-    env = bench_env(tmp_path)
+    env = marked_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "riskrelay", "bench", "worker", "--latency-ms", "-1"],
         env=env,
@@ -120,7 +87,7 @@ def test_a_bad_option_is_one_readable_line_and_a_non_zero_exit(tmp_path: Path) -
 
 
 def test_ctrl_c_stops_every_process_and_removes_the_data(tmp_path: Path) -> None:
-    env = bench_env(tmp_path)
+    env = marked_env(tmp_path)
     ports = {name: free_port() for name in ("broker", "registry", "sandbox", "metrics")}
     command = [
         *(sys.executable, "-m", "riskrelay", "bench", "worker", "--json"),
@@ -144,10 +111,7 @@ def test_ctrl_c_stops_every_process_and_removes_the_data(tmp_path: Path) -> None
             bench.wait()
     assert bench.returncode == 130, stderr[-2000:]
     assert b"Traceback" not in stderr
-    assert processes_with(env[MARKER]) == []
-    taken = [port for name, port in ports.items() if not port_is_free(port)]
-    assert not taken, f"ports still taken after Ctrl-C: {taken}"
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert_nothing_left(env, ports.values(), tmp_path)
 
 
 def worker_running(marker: str) -> bool:

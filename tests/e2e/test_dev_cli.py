@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,26 +10,7 @@ import uuid
 from pathlib import Path
 
 from riskrelay.kafka.embedded import free_port
-
-
-def port_is_free(port: int) -> bool:
-    """Free for a new listener (SO_REUSEADDR, as servers bind: TIME_WAIT is not taken)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_block(size: int) -> int:
-    """A base port with ``size`` consecutive free ports (the sandboxes' block)."""
-    for _ in range(50):
-        base = free_port()
-        if base + size < 65535 and all(port_is_free(base + i) for i in range(size)):
-            return base
-    raise AssertionError("no block of free ports")
+from tests.fixtures.processes import clean_env, free_block, port_is_free
 
 
 def dev_env(tmp_path: Path) -> tuple[dict[str, str], list[int]]:
@@ -41,9 +21,7 @@ def dev_env(tmp_path: Path) -> tuple[dict[str, str], list[int]]:
         "RISKRELAY_WORKER_METRICS_PORT": free_port(),
         "RISKRELAY_DEV_SANDBOX_BASE_PORT": free_block(4),
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKRELAY_")}
-    if "RISKRELAY_KAFKA_BOOTSTRAP" in os.environ:
-        env["RISKRELAY_KAFKA_BOOTSTRAP"] = os.environ["RISKRELAY_KAFKA_BOOTSTRAP"]
+    env = clean_env(keep_broker=True)
     env.update({k: str(v) for k, v in ports.items()})
     env["RISKRELAY_DEV_DATA_DIR"] = str(tmp_path / "dev")
     env["RISKRELAY_TOPIC_PREFIX"] = f"e2e{uuid.uuid4().hex[:6]}."
@@ -99,10 +77,9 @@ def test_a_taken_port_is_one_readable_line_and_a_non_zero_exit(tmp_path: Path) -
 
 
 def test_worker_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKRELAY_")}
     result = subprocess.run(
         [sys.executable, "-m", "riskrelay", "worker"],
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -27,11 +27,17 @@ from riskrelay.dev.demo import lifecycle_event
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.models import Family
 from riskrelay.ops.schemas import RegistryApi
-from riskrelay.sandbox.server import SandboxConfig, SandboxThread
+from riskrelay.sandbox.server import SandboxThread
 from riskrelay.schemas import schema_text
 from riskrelay.sdk.producer import EventProducer
-from riskrelay.settings import CoinflowSettings, ProvidersSettings, Settings, Unit21Settings
-from tests.fixtures.pipeline import UNIT21_KEY, WorkerThread, read_topic, wait_for
+from riskrelay.settings import CoinflowSettings, Settings
+from tests.fixtures.pipeline import (
+    WorkerThread,
+    quick_sandbox,
+    read_topic,
+    wait_for,
+    with_providers,
+)
 from tests.integration.ops.cli import run
 
 COINFLOW_KEY = "test-coinflow-key"
@@ -39,22 +45,16 @@ COINFLOW_KEY = "test-coinflow-key"
 
 @pytest.fixture
 def coinflow() -> Iterator[SandboxThread]:
-    config = SandboxConfig(api_key=COINFLOW_KEY, processing_delay_s=0, rate_limit_per_s=0)
-    with SandboxThread("coinflow", config=config) as sandbox:
+    with quick_sandbox("coinflow", COINFLOW_KEY) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
-def two_providers(
-    pipeline_settings: Settings, unit21: SandboxThread, coinflow: SandboxThread
-) -> Settings:
-    return pipeline_settings.model_copy(
-        update={
-            "providers": ProvidersSettings(
-                unit21=Unit21Settings(base_url=unit21.base_url, api_key=UNIT21_KEY),
-                coinflow=CoinflowSettings(base_url=coinflow.base_url, api_key=COINFLOW_KEY),
-            )
-        }
+def two_providers(pipeline_settings: Settings, coinflow: SandboxThread) -> Settings:
+    """Unit21 (``pipeline_settings``) and Coinflow."""
+    return with_providers(
+        pipeline_settings,
+        coinflow=CoinflowSettings(base_url=coinflow.base_url, api_key=COINFLOW_KEY),
     )
 
 

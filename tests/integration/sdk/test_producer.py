@@ -61,22 +61,28 @@ def sdk_settings(settings: Settings, registry_url: str) -> Settings:
     return settings.model_copy(update={"registry": RegistrySettings(url=registry_url)})
 
 
-def test_typed_events_reach_the_worker_decoder_in_the_subjects_partition(
-    sdk_settings: Settings,
-) -> None:
+@pytest.fixture
+def checked_producer(sdk_settings: Settings) -> EventProducer:
+    """A producer that refuses what the worker would refuse (``worker_checks``)."""
     assert sdk_settings.kafka.bootstrap and sdk_settings.registry.url
-    producer = EventProducer(
+    return EventProducer(
         sdk_settings.kafka.bootstrap,
         sdk_settings.registry.url,
         sdk_settings.topics,
         worker_checks=True,
     )
+
+
+def test_typed_events_reach_the_worker_decoder_in_the_subjects_partition(
+    sdk_settings: Settings, checked_producer: EventProducer
+) -> None:
+    assert sdk_settings.registry.url
     sent = {family: [] for family in Family}  # type: ignore[var-annotated]
     for family, event in demo_stream(60, seed=11):
         model = FAMILY_MODELS[family].model_validate(event)
-        delivery = producer.publish(model, wait=True)
+        delivery = checked_producer.publish(model, wait=True)
         published = delivery.result()
-        assert published.topic == producer.topic(family)
+        assert published.topic == checked_producer.topic(family)
         assert published.partition == java_partition(event["subject_id"], 3)
         sent[family].append(event)
     registry = registry_client(sdk_settings.registry.url)
@@ -84,7 +90,7 @@ def test_typed_events_reach_the_worker_decoder_in_the_subjects_partition(
         if not events:
             continue
         # read_topic decodes with the worker's AvroDecoder (registry lookup by schema id).
-        topic = producer.topic(family)
+        topic = checked_producer.topic(family)
         raw = read_topic(sdk_settings, topic, FAMILY_SCHEMAS[family], len(events))
         decoder = AvroDecoder(registry, FAMILY_SCHEMAS[family])
         local = AvroEncoder(registry, topic, FAMILY_SCHEMAS[family])
@@ -94,21 +100,14 @@ def test_typed_events_reach_the_worker_decoder_in_the_subjects_partition(
         assert sorted(map(repr, (r for _, r in raw))) == sorted(map(repr, expected))
 
 
-def test_invalid_events_raise_before_anything_is_sent(sdk_settings: Settings) -> None:
-    assert sdk_settings.kafka.bootstrap and sdk_settings.registry.url
-    producer = EventProducer(
-        sdk_settings.kafka.bootstrap,
-        sdk_settings.registry.url,
-        sdk_settings.topics,
-        worker_checks=True,
-    )
+def test_invalid_events_raise_before_anything_is_sent(checked_producer: EventProducer) -> None:
     event = lifecycle_event(random.Random(1), "user-1", "BUYER_CHALLENGE", datetime.now(UTC))
     event["challenge"] = None
     with pytest.raises(ValidationError, match=r"the worker would refuse it: .*challenge"):
-        producer.publish(LifecycleEvent.model_validate(event))
+        checked_producer.publish(LifecycleEvent.model_validate(event))
     with pytest.raises(ValidationError, match="amount: Field required"):
-        producer.send(Family.PAYMENT, {"event_id": "p", "event_type": "PURCHASE"})
-    assert producer.sent == 0
+        checked_producer.send(Family.PAYMENT, {"event_id": "p", "event_type": "PURCHASE"})
+    assert checked_producer.sent == 0
     assert PaymentEvent  # exported by the package
 
 

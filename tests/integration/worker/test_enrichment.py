@@ -20,18 +20,18 @@ from typing import Any
 import pytest
 
 from riskrelay.dev.demo import lifecycle_event, payment_event
-from riskrelay.kafka.embedded import free_port
 from riskrelay.models import AvroRecord, Family
-from riskrelay.sandbox.server import SandboxConfig, SandboxThread
+from riskrelay.sandbox.server import SandboxThread
 from riskrelay.sdk.producer import EventProducer
-from riskrelay.settings import (
-    DataspikeSettings,
-    ProvidersSettings,
-    Settings,
-    Unit21Settings,
-    WorkerSettings,
+from riskrelay.settings import DataspikeSettings, Settings
+from tests.fixtures.pipeline import (
+    WorkerThread,
+    in_new_group,
+    quick_sandbox,
+    read_topic,
+    wait_for,
+    with_providers,
 )
-from tests.fixtures.pipeline import UNIT21_KEY, WorkerThread, read_topic, wait_for
 
 DATASPIKE_KEY = "test-dataspike-key"
 # Two days ago, to the second: every event of the history is in the past.
@@ -43,21 +43,16 @@ PURCHASED = T1 + timedelta(minutes=45)
 
 @pytest.fixture
 def dataspike() -> Iterator[SandboxThread]:
-    config = SandboxConfig(api_key=DATASPIKE_KEY, processing_delay_s=0, rate_limit_per_s=0)
-    with SandboxThread("dataspike", config=config) as sandbox:
+    with quick_sandbox("dataspike", DATASPIKE_KEY) as sandbox:
         yield sandbox
 
 
 @pytest.fixture
 def enriched_settings(pipeline_settings: Settings, dataspike: SandboxThread) -> Settings:
-    unit21 = pipeline_settings.providers.unit21
-    return pipeline_settings.model_copy(
-        update={
-            "providers": ProvidersSettings(
-                unit21=Unit21Settings(base_url=unit21.base_url, api_key=UNIT21_KEY),
-                dataspike=DataspikeSettings(base_url=dataspike.base_url, api_key=DATASPIKE_KEY),
-            )
-        }
+    """Unit21 (``pipeline_settings``) and Dataspike."""
+    return with_providers(
+        pipeline_settings,
+        dataspike=DataspikeSettings(base_url=dataspike.base_url, api_key=DATASPIKE_KEY),
     )
 
 
@@ -219,9 +214,24 @@ def dataspike_payments(sandbox: SandboxThread) -> list[dict[str, Any]]:
     ]
 
 
-def check(
-    profiles: dict[str, AvroRecord], events: list[AvroRecord], sandbox: SandboxThread
+def finish_and_check(
+    settings: Settings,
+    producer: EventProducer,
+    sandbox: SandboxThread,
+    lifecycle_events: list[AvroRecord],
+    purchase: AvroRecord,
+    published: int = 0,
 ) -> None:
+    """Publish the rest of the history (the lifecycle events from ``published`` on, then
+    the purchase); check every normalized event's profile and the Dataspike payment."""
+    publish(producer, Family.LIFECYCLE, lifecycle_events[published:])
+    # Kafka orders a subject's events per topic only: the purchase goes once the
+    # lifecycle events are through, as it would follow them in real time.
+    normalized_profiles(settings, len(lifecycle_events))
+    publish(producer, Family.PAYMENT, [purchase])
+    profiles = normalized_profiles(settings, len(lifecycle_events) + 1)
+    wait_for(lambda: len(dataspike_payments(sandbox)) == 1, 30, "the Dataspike payment")
+    events = [*lifecycle_events, purchase]
     got = [profiles[event["event_id"]] for event in events]
     for index, (one, expected) in enumerate(zip(got, EXPECTED, strict=True)):
         assert one == expected, f"event {index} ({events[index]['event_type']})"
@@ -246,14 +256,7 @@ def test_a_scripted_history_gives_the_expected_signals_and_dataspike_fields(
     subject = f"user-{uuid.uuid4().hex[:8]}"
     lifecycle_events, purchase = history(subject)
     worker_factory(enriched_settings)
-    publish(producer, Family.LIFECYCLE, lifecycle_events)
-    # Kafka orders a subject's events per topic only: the purchase goes once the
-    # lifecycle events are through, as it would follow them in real time.
-    normalized_profiles(enriched_settings, len(lifecycle_events))
-    publish(producer, Family.PAYMENT, [purchase])
-    profiles = normalized_profiles(enriched_settings, len(lifecycle_events) + 1)
-    wait_for(lambda: len(dataspike_payments(dataspike)) == 1, 30, "the Dataspike payment")
-    check(profiles, [*lifecycle_events, purchase], dataspike)
+    finish_and_check(enriched_settings, producer, dataspike, lifecycle_events, purchase)
 
     # The changelog holds the profile as of the last event (one record per subject and
     # commit, so fewer records than events, never more).
@@ -290,18 +293,8 @@ def test_a_worker_restarted_mid_history_gives_the_same_signals(
 
     # A new group reads every record again, as after a crash before any offset commit:
     # the restored state skips the three done, the restored profile counts them once.
-    again = enriched_settings.model_copy(
-        update={
-            "worker": WorkerSettings(
-                group_id=f"again-{uuid.uuid4().hex[:8]}", metrics_port=free_port()
-            )
-        }
+    second = worker_factory(in_new_group(enriched_settings))
+    finish_and_check(
+        enriched_settings, producer, dataspike, lifecycle_events, purchase, published=3
     )
-    second = worker_factory(again)
-    publish(producer, Family.LIFECYCLE, lifecycle_events[3:])
-    normalized_profiles(enriched_settings, len(lifecycle_events))
-    publish(producer, Family.PAYMENT, [purchase])
-    profiles = normalized_profiles(enriched_settings, len(lifecycle_events) + 1)
-    wait_for(lambda: len(dataspike_payments(dataspike)) == 1, 30, "the Dataspike payment")
-    check(profiles, [*lifecycle_events, purchase], dataspike)
     assert second.counter("riskrelay_events_skipped") >= 3

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from riskrelay.dev.demo import demo_events
-from riskrelay.kafka.embedded import free_port
 from riskrelay.models import Family
 from riskrelay.sandbox.server import SandboxThread
 from riskrelay.sdk.producer import EventProducer
-from riskrelay.settings import Settings, WorkerSettings
-from tests.fixtures.pipeline import WorkerThread, wait_for
+from riskrelay.settings import Settings
+from tests.fixtures.pipeline import WorkerThread, in_new_group, wait_for
 
 
 def test_state_restored_on_assignment_prevents_redelivery(
@@ -31,14 +29,7 @@ def test_state_restored_on_assignment_prevents_redelivery(
 
     # A new group starts from the earliest offset: every record is read again, as after
     # a crash before the offsets were committed. The restored state must stop them.
-    again = pipeline_settings.model_copy(
-        update={
-            "worker": WorkerSettings(
-                group_id=f"again-{uuid.uuid4().hex[:8]}", metrics_port=free_port()
-            )
-        }
-    )
-    second = worker_factory(again)
+    second = worker_factory(in_new_group(pipeline_settings))
     wait_for(
         lambda: (
             second.counter("riskrelay_events_consumed", topic=producer.topic(Family.LIFECYCLE))
