@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 EMAIL_INVALID = "email_invalid"
 # RFC 5321: 254 characters is the longest address a mail server accepts.
 _MAX_LENGTH = 254
-_CACHE_SIZE = 65_536
+_CACHE_SIZE = 8_192  # values repeat per active subject; bounded for the worker's memory budget
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _SHAPE = re.compile(rf"[a-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+")
 

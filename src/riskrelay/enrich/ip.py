@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 import iptocc
 
 IP_INVALID = "ip_invalid"
-_CACHE_SIZE = 65_536
+_CACHE_SIZE = 8_192  # values repeat per active subject; bounded for the worker's memory budget
 # Longer than the longest textual IPv6 address with a scope id.
 _MAX_LENGTH = 64
 

@@ -16,7 +16,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat
 PHONE_INVALID = "phone_invalid"
 # Longer than any real number written with punctuation; also bounds the parser's work.
 _MAX_LENGTH = 64
-_CACHE_SIZE = 65_536
+_CACHE_SIZE = 8_192  # values repeat per active subject; bounded for the worker's memory budget
 
 
 class PhoneSignal(NamedTuple):

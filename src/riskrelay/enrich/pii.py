@@ -16,6 +16,6 @@ import hmac
 from functools import lru_cache
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8_192)
 def pii_hash(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()

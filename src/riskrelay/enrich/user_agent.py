@@ -24,7 +24,7 @@ from ua_parser import (
 )
 
 USER_AGENT_UNKNOWN = "user_agent_unknown"
-_CACHE_SIZE = 16_384
+_CACHE_SIZE = 4_096
 # Real user agents stay under 512 characters; longer ones are junk or attacks on parsers.
 _MAX_LENGTH = 2_048
 # Clients that uap-core recognizes as software but not as a Spider: scripts and headless
