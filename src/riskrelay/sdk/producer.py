@@ -197,6 +197,11 @@ class EventProducer:
             errors, self._errors = self._errors, []
             raise BrokerError(f"{len(errors)} events failed: {errors[0]}")
 
+    def close(self) -> None:
+        """Release the client (its connections and threads); queued events are flushed
+        first. Use the producer as a context manager to also raise on unacknowledged ones."""
+        self._producer.close()
+
     def __enter__(self) -> EventProducer:
         return self
 
@@ -206,5 +211,8 @@ class EventProducer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.flush()
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self.close()

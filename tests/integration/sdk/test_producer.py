@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,15 +63,17 @@ def sdk_settings(settings: Settings, registry_url: str) -> Settings:
 
 
 @pytest.fixture
-def checked_producer(sdk_settings: Settings) -> EventProducer:
+def checked_producer(sdk_settings: Settings) -> Iterator[EventProducer]:
     """A producer that refuses what the worker would refuse (``worker_checks``)."""
     assert sdk_settings.kafka.bootstrap and sdk_settings.registry.url
-    return EventProducer(
+    producer = EventProducer(
         sdk_settings.kafka.bootstrap,
         sdk_settings.registry.url,
         sdk_settings.topics,
         worker_checks=True,
     )
+    yield producer
+    producer.close()
 
 
 def test_typed_events_reach_the_worker_decoder_in_the_subjects_partition(
