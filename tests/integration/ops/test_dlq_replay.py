@@ -126,6 +126,7 @@ def test_replay_delivers_once_and_a_second_replay_does_nothing(
     late_value = struct.pack(">bI", 0, late_id) + body.getvalue()
     producer.send_raw(topic, b"user-20", late_value)
     producer.flush()
+    producer.close()
     dlq_topic = settings.topics.name(settings.topics.dlq)
     assert len(read_topic(settings, dlq_topic, "dlq", 5)) == 5
     wait_for(lambda: len(delivered(unit21)) == 9, 30, "Unit21 to get every decodable event")

@@ -139,10 +139,11 @@ def test_a_mixed_stream_reaches_exactly_the_routed_providers_in_subject_order(
     pipeline = all_provider_settings(settings, registry_url, sandboxes)
     assert pipeline.kafka.bootstrap and pipeline.registry.url
     ensure_topics(pipeline.kafka.bootstrap, topic_specs(pipeline))
-    producer = EventProducer(pipeline.kafka.bootstrap, pipeline.registry.url, pipeline.topics)
-    for family, event in stream:
-        producer.send(family, event)
-    producer.flush()
+    with EventProducer(
+        pipeline.kafka.bootstrap, pipeline.registry.url, pipeline.topics
+    ) as producer:
+        for family, event in stream:
+            producer.send(family, event)
 
     expected: dict[str, list[tuple[Family, AvroRecord]]] = defaultdict(list)
     for family, event in stream:
