@@ -33,7 +33,6 @@ before any call, so a doomed event creates no applicant.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 import uuid
@@ -41,8 +40,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-import pycountry
 
+from riskrelay.deliver.providers.enriched import country_code, ip_address
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
@@ -64,7 +63,6 @@ PROFILE_SECONDS_SINCE_SESSION_START = "seconds_since_session_start"
 PROFILE_INITIAL_RISK_SCORE = "initial_risk_score"
 PROFILE_CURRENT_RISK_SCORE = "current_risk_score"
 
-_COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
 # The shape Dataspike's applicant ``email`` takes (the sandbox's check): one ``@``, no
 # spaces, a dot in the domain and a non-empty last label.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -85,23 +83,6 @@ def _text(value: Any) -> str | None:
 def _email(value: Any) -> str | None:
     text = _text(value)
     return text if text is not None and _EMAIL.fullmatch(text) else None
-
-
-def _ip(value: Any) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
-def _country(value: Any) -> str | None:
-    """An ISO 3166-1 alpha-2 code Dataspike knows, upper case, else None."""
-    text = _text(value)
-    code = text.upper() if text else None
-    return code if code in _COUNTRIES else None
 
 
 def _score(value: Any) -> int | None:
@@ -180,7 +161,7 @@ def billing_country(body: AvroRecord) -> str:
     )
     unusable = []
     for path, value in candidates:
-        code = _country(value)
+        code = country_code(value)
         if code is not None:
             return code
         unusable.append(f"{path} is not set" if value is None else f"{path} {value!r} is unknown")
@@ -196,7 +177,7 @@ def user_fields(body: AvroRecord) -> dict[str, Any]:
     session = body.get("session") or {}
     profile = body.get(PROFILE) or {}
     return {
-        "user_ip_address": _ip(session.get("ip_address")),
+        "user_ip_address": ip_address(session.get("ip_address")),
         "user_agent": _text(session.get("user_agent")),
         "user_device_id": _text(session.get("device_id")),
         "session_duration": session_duration(body),
@@ -263,7 +244,7 @@ def to_dataspike_transaction(body: AvroRecord) -> dict[str, Any]:
             "payor_zip": _text(billing.get("postal_code")),
             "payor_city": _text(billing.get("city")),
             "payor_state": _text(billing.get("state")),
-            "payor_country_cd": _country(billing.get("country")),
+            "payor_country_cd": country_code(billing.get("country")),
             "payee_entity_id": _text(receiver.get("entity_id")),
             "payee_account_id": _text(receiver.get("instrument_id")),
         }

@@ -71,6 +71,23 @@ def flagged(body: AvroRecord, path: str) -> bool:
     return not _CHECKS.get(flag, _country_valid)(value, body)
 
 
+def ip_address(value: Any) -> str | None:
+    """An IP address in canonical form; None unless it is one (providers refuse the
+    event otherwise, and the normalizer keeps a malformed one for enrichment to flag)."""
+    if not isinstance(value, str):
+        return None
+    kind = classify_ip(value)
+    return kind.address if kind.valid else None
+
+
+def country_code(value: Any) -> str | None:
+    """An ISO 3166-1 alpha-2 code, upper case; None otherwise (providers refuse others)."""
+    if not isinstance(value, str):
+        return None
+    code = clean_country(value)
+    return code if is_country(code) else None
+
+
 def usable(body: AvroRecord, path: str) -> Any:
     """The value at ``path`` for a provider: None when it is absent, blank or malformed."""
     value = value_at(body, path)

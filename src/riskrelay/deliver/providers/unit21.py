@@ -16,9 +16,8 @@ from urllib.parse import quote
 
 import orjson
 
+from riskrelay.deliver.providers.enriched import country_code, ip_address
 from riskrelay.deliver.request import ProviderRequest, ProviderResponse
-from riskrelay.enrich.country import clean_country, is_country
-from riskrelay.enrich.ip import classify_ip
 from riskrelay.errors import PermanentDeliveryError
 from riskrelay.models import AvroRecord, Envelope, Family
 from riskrelay.normalize.money import major_float
@@ -136,28 +135,11 @@ def _general(body: AvroRecord, event_type: str, subtype: str, **extra: Any) -> d
     )
 
 
-def _ip_address(value: Any) -> str | None:
-    """The address in canonical form; None unless it is one (Unit21 refuses the event
-    otherwise, and the normalizer keeps a malformed one for enrichment to flag)."""
-    if not isinstance(value, str):
-        return None
-    kind = classify_ip(value)
-    return kind.address if kind.valid else None
-
-
-def _country_code(value: Any) -> str | None:
-    """An ISO 3166-1 alpha-2 code, upper case; None otherwise (Unit21 refuses others)."""
-    if not isinstance(value, str):
-        return None
-    code = clean_country(value)
-    return code if is_country(code) else None
-
-
 def _digital(session: Mapping[str, Any] | None) -> dict[str, Any]:
     session = session or {}
     return _compact(
         {
-            "ip_address": _ip_address(session.get("ip_address")),
+            "ip_address": ip_address(session.get("ip_address")),
             "client_fingerprint": session.get("client_fingerprint"),
         }
     )
@@ -168,7 +150,7 @@ def _location(address: Mapping[str, Any] | None, body: AvroRecord) -> dict[str, 
     country), so Unit21 still learns where the event came from."""
     if not address:
         ip = ((body.get("enrichment") or {}).get("ip")) or {}
-        country = _country_code(ip.get("country"))
+        country = country_code(ip.get("country"))
         return {} if country is None else {"country": country}
     return _compact(
         {
@@ -177,7 +159,7 @@ def _location(address: Mapping[str, Any] | None, body: AvroRecord) -> dict[str, 
             "city": address.get("city"),
             "state": address.get("state"),
             "postal_code": address.get("postal_code"),
-            "country": _country_code(address.get("country")),
+            "country": country_code(address.get("country")),
         }
     )
 
