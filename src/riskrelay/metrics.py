@@ -195,6 +195,13 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.provider_batch_size = Histogram(
+            "riskrelay_provider_batch_events",
+            "Events per provider HTTP request (1 unless the provider takes batches)",
+            ["provider"],
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250),
+            registry=r,
+        )
         self.end_to_end = Histogram(
             "riskrelay_end_to_end_seconds",
             "Event time (occurred_at) to provider acknowledgement",

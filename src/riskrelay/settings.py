@@ -356,6 +356,10 @@ class ProviderSettings(BaseSettings):
     breaker_open_s: float = Field(default=5.0, gt=0)
     breaker_half_open_probes: int = Field(default=1, ge=1)
     credentials_probe_interval_s: float = Field(default=10.0, gt=0)
+    batch_max_events: int = Field(default=1, ge=1)
+    """Events per HTTP request where the provider takes batches (1: one per request)."""
+    batch_linger_ms: float = Field(default=5.0, ge=0)
+    """How long a batchable call waits for others to join it (Kafka's ``linger.ms``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -376,6 +380,10 @@ class CoinflowSettings(ProviderSettings):
 
 class Unit21Settings(ProviderSettings):
     model_config = _config("RISKRELAY_UNIT21_")
+
+    batch_max_events: int = Field(default=100, ge=1, le=250)
+    """Unit21 takes up to 250 events per ``/v1/events/create`` and allows 200 calls/s:
+    batches are on by default (creates only; updates are one ``PUT`` each)."""
 
 
 class DataspikeSettings(ProviderSettings):

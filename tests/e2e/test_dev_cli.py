@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from riskrelay.kafka.embedded import free_port
+from riskrelay.sandbox.unit21 import per_event
 from tests.fixtures.processes import clean_env, free_block, port_is_free
 
 
@@ -113,7 +114,7 @@ def test_a_provider_base_url_sends_its_traffic_there_instead_of_a_sandbox(
             cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr[-2000:]
-        received = [r for r in external.requests() if r["path"].startswith("/v1/events")]
+        received = [r for r in per_event(external.requests()) if r["path"].startswith("/v1/events")]
         external_url = external.base_url
     assert f"unit21      {external_url} (external)" in result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -20,8 +20,17 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from riskrelay.errors import RiskRelayError
+from riskrelay.sandbox.unit21 import per_event
 
 PAGE = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The sandbox's last request sequence number and event count at one moment."""
+
+    seq: int
+    events: int
 
 
 class SandboxClient:
@@ -37,9 +46,14 @@ class SandboxClient:
         except (urllib.error.URLError, OSError) as exc:
             raise RiskRelayError(f"sandbox at {self.base_url} not answering: {exc}") from exc
 
-    def last_seq(self) -> int:
-        """Sequence number of the last request ever received (recordings are newer)."""
-        return int(self._get("/_sandbox/stats")["last_seq"])
+    def mark(self) -> Mark:
+        """Where the recordings and the event count stand now."""
+        stats = self._get("/_sandbox/stats")
+        return Mark(int(stats["last_seq"]), int(stats["events"]))
+
+    def events_since(self, mark: Mark) -> int:
+        """Events received since ``mark`` (a batch request counts its events)."""
+        return int(self._get("/_sandbox/stats")["events"]) - mark.events
 
     def clear(self) -> None:
         """Forget recordings (memory); sequence numbers keep increasing."""
@@ -50,8 +64,9 @@ class SandboxClient:
         except (urllib.error.URLError, OSError) as exc:
             raise RiskRelayError(f"sandbox at {self.base_url} not answering: {exc}") from exc
 
-    def requests(self, since: int) -> list[dict[str, Any]]:
-        """Every recorded request with ``seq > since``, oldest first."""
+    def requests(self, mark: Mark) -> list[dict[str, Any]]:
+        """Every recorded request since ``mark``, oldest first."""
+        since = mark.seq
         found: list[dict[str, Any]] = []
         while True:
             page: list[dict[str, Any]] = self._get(f"/_sandbox/requests?since={since}&limit={PAGE}")
@@ -71,10 +86,11 @@ class Delivered:
 
 
 def deliveries(records: Iterable[dict[str, Any]], id_prefix: str) -> Delivered:
-    """Accepted (2xx) deliveries of events whose id starts with ``id_prefix``."""
+    """Accepted (2xx) deliveries of events whose id starts with ``id_prefix`` (each event
+    of a batch request counts with its own result)."""
     received: dict[str, float] = {}
     requests = rejected = 0
-    for record in records:
+    for record in per_event(records):
         body = record.get("json")
         general = body.get("general_data") if isinstance(body, dict) else None
         event_id = general.get("event_id") if isinstance(general, dict) else None

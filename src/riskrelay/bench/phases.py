@@ -20,6 +20,7 @@ from rich.progress import Progress, TaskID
 
 from riskrelay.bench.load import EventSource, Publisher
 from riskrelay.bench.measure import (
+    Mark,
     Rate,
     SandboxClient,
     commit_stats,
@@ -118,7 +119,7 @@ class Phases:
     def _await(
         self,
         probe: ProcessProbe,
-        since: int,
+        since: Mark,
         tag: str,
         count: int,
         what: str,
@@ -133,7 +134,7 @@ class Phases:
         while True:
             probe.sample()
             self._check(probe)
-            seen = self.sandbox.last_seq() - since
+            seen = self.sandbox.events_since(since)
             self.progress.update(task, completed=min(seen, count))
             if seen and on_first is not None:
                 on_first()
@@ -167,7 +168,7 @@ class Phases:
         topics = self.stack.topics(bootstrap, label)
         self._preload(bootstrap, topics, label, count)
         self.sandbox.clear()
-        since = self.sandbox.last_seq()
+        since = self.sandbox.mark()
         probe = self.stack.start_worker(bootstrap, topics, label, ordering)
         result = self._throughput(probe, since, label, ordering, count)
         self._latency(probe, bootstrap, topics, result)
@@ -179,7 +180,7 @@ class Phases:
         return result
 
     def _throughput(
-        self, probe: ProcessProbe, since: int, label: str, ordering: str, count: int
+        self, probe: ProcessProbe, since: Mark, label: str, ordering: str, count: int
     ) -> PhaseResult:
         """Deliveries of a preloaded topic; CPU (and the profile) from the first one."""
         meter = self._cpu_meter(probe)
@@ -211,7 +212,7 @@ class Phases:
         tag = f"{result.label}p"
         publisher = self._publisher(bootstrap, topics, linger_ms=1)
         self.sandbox.clear()
-        since = self.sandbox.last_seq()
+        since = self.sandbox.mark()
         total = max(1, round(result.paced_rate * self.options.paced_s))
         task = self._task(f"{result.label}: paced {result.paced_rate:,.0f}/s for latency", total)
 
@@ -240,7 +241,7 @@ class Phases:
         topics = self.stack.topics(bootstrap, "backlog")
         rate = self._preload(bootstrap, topics, "backlog", o.backlog)
         result = BacklogResult(broker, o.backlog, rate)
-        since = self.sandbox.last_seq()
+        since = self.sandbox.mark()
         probe = self.stack.start_worker(bootstrap, topics, "backlog", "subject")
         task = self._task(f"backlog: sample worker memory for {o.rss_window_s:.0f}s", o.backlog)
         started = time.monotonic()
@@ -249,7 +250,7 @@ class Phases:
         while True:
             probe.sample()
             self._check(probe)
-            seen = self.sandbox.last_seq() - since
+            seen = self.sandbox.events_since(since)
             now = time.monotonic()
             if seen and first is None:
                 first = now

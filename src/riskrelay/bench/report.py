@@ -69,7 +69,7 @@ def result_json(
         "baseline_cores_used": baseline.cores,
         "broker": broker,
         "baseline": "same worker, RISKRELAY_WORKER_ORDERING=partition (one event at a time "
-        "per partition)",
+        "per partition) and RISKRELAY_UNIT21_BATCH_MAX_EVENTS=1 (one call per event)",
         "max_in_flight": options.max_in_flight,
         "provider_concurrency": options.concurrency,
         "cpus": os.cpu_count(),

@@ -179,6 +179,9 @@ class BenchStack:
             "RISKRELAY_UNIT21_ENABLED": "true",
             "RISKRELAY_UNIT21_MAX_CONCURRENCY": str(o.concurrency),
         }
+        if ordering == "partition":
+            # The baseline is a plain consumer loop: one event, one call, no batches.
+            env["RISKRELAY_UNIT21_BATCH_MAX_EVENTS"] = "1"
         for provider in PROVIDERS:
             if provider != "unit21":
                 env[f"RISKRELAY_{provider.upper()}_ENABLED"] = "false"

@@ -58,13 +58,22 @@ def build_provider(
         also = f" (nor {settings.api_key_env}, its api_key_env)" if settings.api_key_env else ""
         raise ConfigError(f"{prefix}API_KEY is not set{also}")
     policy = ProviderPolicy.from_settings(settings)
+    batch_format = adapter.batch_format
+    if settings.batch_max_events > 1 and batch_format is None:
+        raise ConfigError(f"{prefix}BATCH_MAX_EVENTS: {adapter.name} takes no batches")
+    if batch_format is not None and settings.batch_max_events > batch_format.max_items:
+        raise ConfigError(
+            f"{prefix}BATCH_MAX_EVENTS: {adapter.name} takes at most "
+            f"{batch_format.max_items} events per request"
+        )
     http = ProviderHttp(
         settings.base_url,
         adapter.auth_headers(settings.api_key.get_secret_value()),
         policy.timeout_s,
         max_connections=policy.max_concurrency,
     )
-    return Provider(adapter, ProviderLane(adapter.name, http, policy), routes)
+    lane = ProviderLane(adapter.name, http, policy, batch_format=batch_format)
+    return Provider(adapter, lane, routes)
 
 
 IDENTITY_POLL_S = 0.05

@@ -10,6 +10,8 @@ the provider's other events need. Events parked on refused credentials (401/403)
 open breaker just wait; only real failed attempts count against their retry budget. A
 response saying the provider's quota is spent (``X-RateLimit-Remaining: 0``) holds the
 rate limiter, so new attempts wait for ``X-RateLimit-Reset`` instead of drawing 429s.
+Calls the adapter marks batchable go through the lane's ``Batcher`` (``batch.py``): one
+admission (breaker, slot, token) per HTTP request, however many events it carries.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import Counter
 
-from riskrelay.deliver.breaker import BreakerState, CircuitBreaker, Outcome
+from riskrelay.deliver.batch import Batcher, BatchFormat
+from riskrelay.deliver.breaker import BreakerState, CircuitBreaker, Outcome, Permit
 from riskrelay.deliver.policy import ProviderPolicy
 from riskrelay.deliver.ratelimit import RateLimiter
-from riskrelay.deliver.request import Attempt, ProviderRequest, ProviderResponse
+from riskrelay.deliver.request import Attempt, ProviderRequest, ProviderResponse, Sent
 from riskrelay.deliver.retry import AttemptLog, CallResult, RetryBudget
 from riskrelay.errors import CredentialsError, DeliveryError, TransientDeliveryError
 from riskrelay.logging import log_fields
@@ -70,6 +72,7 @@ class LaneMetrics:
         self.auth_failures = metrics.auth_failures.labels(provider)
         self.credentials_invalid = metrics.credentials_invalid.labels(provider)
         self.waiting = metrics.breaker_waiting.labels(provider)
+        self.batch_size = metrics.provider_batch_size.labels(provider)
 
     def observe(self, request: ProviderRequest, attempt: Attempt | None) -> None:
         if attempt is None:
@@ -102,16 +105,6 @@ class LaneMetrics:
         return tuple(counter.labels(self.provider, endpoint, c) for c in STATUS_CLASSES)
 
 
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    """One attempt's result, and whether it was a half-open probe."""
-
-    response: ProviderResponse | None
-    error: DeliveryError | None
-    attempt: Attempt | None
-    probe: bool
-
-
 def _outcome(error: DeliveryError) -> Outcome:
     if isinstance(error, CredentialsError):
         return Outcome.CREDENTIALS
@@ -134,6 +127,7 @@ class ProviderLane:
         http: AttemptSender,
         policy: ProviderPolicy,
         *,
+        batch_format: BatchFormat | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -152,6 +146,18 @@ class ProviderLane:
             on_credentials=self._on_credentials,
         )
         self.metrics = LaneMetrics(name, WorkerMetrics())  # private until bound
+        self._batcher = (
+            None
+            if batch_format is None or not policy.batch.enabled
+            else Batcher(
+                batch_format,
+                policy.batch,
+                self._admit,
+                self._attempt,
+                self._slots.release,
+                lambda size: self.metrics.batch_size.observe(size),
+            )
+        )
 
     def bind_metrics(self, metrics: WorkerMetrics) -> None:
         """Report into ``metrics`` (the ``Dispatcher`` binds its registry at construction)."""
@@ -160,6 +166,8 @@ class ProviderLane:
         self.metrics.credentials_invalid.set(int(self.breaker.credentials_invalid))
 
     async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
         await self.http.close()
 
     async def call(self, request: ProviderRequest) -> CallResult:
@@ -167,8 +175,11 @@ class ProviderLane:
         (permanent 4xx at once; transient failures when the budget is spent)."""
         log = AttemptLog()
         budget = RetryBudget(self.policy.retry)
+        batcher = self._batcher if request.batchable else None
         while True:
-            sent = await self._send(request)
+            sent = await (self._send(request) if batcher is None else batcher.send(request))
+            if sent.split:  # its batch was refused as a whole: alone, it gets its own answer
+                sent = await self._send(request)
             log.add(sent.attempt)
             error = sent.error
             if error is None:
@@ -188,8 +199,16 @@ class ProviderLane:
             budget.charge(delay)
             await self._sleep(delay)
 
-    async def _send(self, request: ProviderRequest) -> _Sent:
+    async def _send(self, request: ProviderRequest) -> Sent:
         """One attempt, once the breaker, a slot and the rate limiter allow it."""
+        permit = await self._admit()
+        try:
+            return await self._attempt(request, permit)
+        finally:
+            self._slots.release()
+
+    async def _admit(self) -> Permit:
+        """Wait for the breaker, a slot (held on return) and a rate token."""
         breaker = self.breaker
         while True:
             if breaker.state is not BreakerState.CLOSED:
@@ -198,28 +217,40 @@ class ProviderLane:
                     await breaker.wait_admissible()
                 finally:
                     self.metrics.waiting.dec()
-            async with self._slots:
-                permit = breaker.try_acquire()
-                if permit is None:
-                    continue  # opened while we queued for the slot
-                try:
-                    await self._limiter.acquire()
-                    response, attempt = await self.http.attempt(request)
-                except DeliveryError as error:
-                    outcome = _outcome(error)
-                    if outcome is Outcome.CREDENTIALS:
-                        self.metrics.auth_failures.inc()
-                    breaker.record(permit, outcome)
-                    self._limiter.observe(error.headers)  # a 429 may say when quota returns
-                    self.metrics.observe(request, error.attempt)
-                    return _Sent(None, error, error.attempt, permit.probe)
-                except BaseException:
-                    breaker.release(permit)  # cancelled or a bug: the probe slot is free again
-                    raise
-                breaker.record(permit, Outcome.SUCCESS)
-                self._limiter.observe(response.headers)
-                self.metrics.observe(request, attempt)
-                return _Sent(response, None, attempt, permit.probe)
+            await self._slots.acquire()
+            permit = breaker.try_acquire()
+            if permit is None:
+                self._slots.release()
+                continue  # opened while we queued for the slot
+            try:
+                await self._limiter.acquire()
+            except BaseException:
+                breaker.release(permit)
+                self._slots.release()
+                raise
+            return permit
+
+    async def _attempt(self, request: ProviderRequest, permit: Permit) -> Sent:
+        """Send once under ``permit``; the answer goes to the breaker, the rate limiter
+        and the metrics."""
+        breaker = self.breaker
+        try:
+            response, attempt = await self.http.attempt(request)
+        except DeliveryError as error:
+            outcome = _outcome(error)
+            if outcome is Outcome.CREDENTIALS:
+                self.metrics.auth_failures.inc()
+            breaker.record(permit, outcome)
+            self._limiter.observe(error.headers)  # a 429 may say when quota returns
+            self.metrics.observe(request, error.attempt)
+            return Sent(None, error, error.attempt, permit.probe)
+        except BaseException:
+            breaker.release(permit)  # cancelled or a bug: the probe slot is free again
+            raise
+        breaker.record(permit, Outcome.SUCCESS)
+        self._limiter.observe(response.headers)
+        self.metrics.observe(request, attempt)
+        return Sent(response, None, attempt, permit.probe)
 
     def _on_transition(self, old: BreakerState, new: BreakerState) -> None:
         self.metrics.breaker_state.set(new)

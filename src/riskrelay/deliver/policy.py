@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from riskrelay.deliver.batch import BatchPolicy
 from riskrelay.deliver.breaker import BreakerPolicy
 from riskrelay.deliver.retry import RetryPolicy
 from riskrelay.settings import ProviderSettings
@@ -23,6 +24,7 @@ class ProviderPolicy:
     timeout_s: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    batch: BatchPolicy = field(default_factory=BatchPolicy)
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings) -> ProviderPolicy:
@@ -46,4 +48,5 @@ class ProviderPolicy:
                 half_open_probes=s.breaker_half_open_probes,
                 credentials_probe_interval_s=s.credentials_probe_interval_s,
             ),
+            batch=BatchPolicy(max_items=s.batch_max_events, linger_s=s.batch_linger_ms / 1000),
         )

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from riskrelay.errors import DeliveryError
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderRequest:
@@ -20,6 +22,8 @@ class ProviderRequest:
     ``route``: the path with its ids as placeholders (``/v1/events/{event_id}/update``),
     for the ``endpoint`` label of the request metrics, which must not carry ids. Leave it
     ``None`` when the path holds no id.
+    ``batchable``: the provider may take this call together with others of its kind in
+    one request (its adapter's ``batch_format`` says how; ``riskrelay.deliver.batch``).
     """
 
     method: str
@@ -31,6 +35,7 @@ class ProviderRequest:
     accept_statuses: frozenset[int] = frozenset()
     retry_statuses: frozenset[int] = frozenset()
     route: str | None = None
+    batchable: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -71,3 +76,18 @@ class Attempt:
             "status_code": self.status_code,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One attempt's result for one call, and whether it was a half-open probe.
+
+    ``split``: the call went out in a batch the provider refused as a whole; it has not
+    been judged on its own yet, so the lane sends it alone (``riskrelay.deliver.batch``).
+    """
+
+    response: ProviderResponse | None
+    error: DeliveryError | None
+    attempt: Attempt | None
+    probe: bool
+    split: bool = False

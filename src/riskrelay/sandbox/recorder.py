@@ -31,6 +31,11 @@ CREDENTIAL_HEADERS: frozenset[str] = frozenset(
 """Header names (lower case) whose values are masked in recordings, for every provider."""
 
 
+EVENTS_KEY = web.RequestKey("sandbox_events", int)
+"""Request key under which a provider handler says how many events a request carried
+(a batch); counted in ``stats()["events"]``, which like ``last_seq`` is never reset."""
+
+
 class Record(NamedTuple):
     """One request as received; decoded lazily by ``Recorder.to_json``."""
 
@@ -74,6 +79,7 @@ class Recorder:
         self._counts: Counter[tuple[str, int]] = Counter()
         self._credentials = frozenset(name.lower() for name in credential_headers)
         self._seq = 0
+        self._events = 0
 
     @property
     def total(self) -> int:
@@ -88,8 +94,12 @@ class Recorder:
         status: int,
         response: bytes,
         received_at: float,
+        events: int = 1,
     ) -> None:
+        """``events``: how many provider events the request carried (a batch carries
+        several; ``EVENTS_KEY``)."""
         self._seq += 1
+        self._events += events
         self._records.append(
             Record(
                 self._seq,
@@ -157,6 +167,7 @@ class Recorder:
             "retained": len(self._records),
             "max_records": self._records.maxlen,
             "last_seq": self._seq,
+            "events": self._events,
             "by_path": by_path,
             "by_status": dict(sorted(by_status.items())),
         }

@@ -36,7 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from riskrelay._loop_thread import LoopThread
 from riskrelay.errors import ConfigError
 from riskrelay.sandbox.faults import FaultConfig, FaultInjector
-from riskrelay.sandbox.recorder import CREDENTIAL_HEADERS, Recorder
+from riskrelay.sandbox.recorder import CREDENTIAL_HEADERS, EVENTS_KEY, Recorder
 from riskrelay.settings import PROVIDERS, ProviderName, load_settings
 
 CONTROL_PREFIX = "/_sandbox/"
@@ -130,7 +130,8 @@ def _sandbox_middleware(
             body = b""
         sent = response.body if isinstance(response, web.Response) else None
         sent = sent if isinstance(sent, bytes) else b""
-        recorder.add(request, _route(request), body, response.status, sent, received_at)
+        events = request.get(EVENTS_KEY, 1)
+        recorder.add(request, _route(request), body, response.status, sent, received_at, events)
         return response
 
     return middleware

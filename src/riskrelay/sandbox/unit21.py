@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.client import responses
 from typing import Any
@@ -86,6 +86,7 @@ from riskrelay.sandbox.contract import (
     strings as _strings,
 )
 from riskrelay.sandbox.faults import WindowLimit
+from riskrelay.sandbox.recorder import EVENTS_KEY
 from riskrelay.sandbox.server import CONTROL_PREFIX, Handler, SandboxConfig, build_sandbox_app
 from riskrelay.sandbox.server import json_response as _json
 
@@ -324,6 +325,7 @@ class Unit21Sandbox:
         except Invalid as exc:
             return _error(400, str(exc))
         if type(body) is dict and "events" in body:
+            request[EVENTS_KEY] = len(events)
             results = []
             for event in events:
                 status, result = self._store(event)
@@ -362,6 +364,28 @@ class Unit21Sandbox:
             retry = {"Retry-After": str(max(1, math.ceil(stored.ready_at - now)))}
             return _error(423, f"event {event_id!r} is still being processed", retry)
         return _json(stored.visible)
+
+
+def per_event(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recorded requests (``GET /_sandbox/requests``) with each batch create expanded
+    into one record per event it carried: the item as ``json`` and that item's own
+    result's status as ``status`` (the batch's, when refused as a whole), plus
+    ``batch``: how many events its request carried. What Unit21 received per event."""
+    expanded: list[dict[str, Any]] = []
+    for record in records:
+        body = record.get("json")
+        items = body.get("events") if type(body) is dict else None
+        if type(items) is not list:
+            expanded.append(record)
+            continue
+        response = record.get("response")
+        results = response.get("events") if type(response) is dict else None
+        for index, item in enumerate(items):
+            status = record["status"]
+            if type(results) is list and index < len(results):
+                status = results[index].get("status", status)
+            expanded.append({**record, "json": item, "status": status, "batch": len(items)})
+    return expanded
 
 
 def create_app(config: SandboxConfig) -> web.Application:

@@ -44,8 +44,11 @@ def events(count: int, seed: int = 0) -> list[CanonicalEvent]:
 
 
 def provider(sandbox: SandboxThread, name: str = "unit21", **policy: Any) -> Provider:
-    """A provider on ``sandbox`` from ``Unit21Settings`` (``api_key`` defaults to ``KEY``)."""
+    """A provider on ``sandbox`` from ``Unit21Settings`` (``api_key`` defaults to ``KEY``;
+    one request per event unless ``batch_max_events`` says otherwise, so that these
+    policy tests count events by requests; ``test_batching.py`` tests batches)."""
     policy.setdefault("api_key", KEY)
+    policy.setdefault("batch_max_events", 1)
     settings = Unit21Settings(base_url=sandbox.base_url, **policy)
     return build_provider(NamedUnit21(name), settings)
 

@@ -261,7 +261,7 @@ def test_calls_after_the_quota_is_spent_wait_for_the_reset() -> None:
     config = SandboxConfig(api_key=KEY, processing_delay_s=0, rate_limit_per_s=3)
     batch = [payment("PURCHASE", seed=seed) for seed in range(8)]
     with SandboxThread("unit21", config=config) as sandbox:
-        target = provider(sandbox, max_concurrency=1)
+        target = provider(sandbox, max_concurrency=1, batch_max_events=1)  # a call per event
 
         async def scenario() -> list[list[DeliveryOutcome]]:
             dispatcher = Dispatcher([target], WorkerMetrics())

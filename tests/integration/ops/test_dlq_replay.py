@@ -28,6 +28,7 @@ from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.models import Family
 from riskrelay.ops.schemas import RegistryApi
 from riskrelay.sandbox.server import SandboxThread
+from riskrelay.sandbox.unit21 import per_event
 from riskrelay.schemas import schema_text
 from riskrelay.sdk.producer import EventProducer
 from riskrelay.settings import CoinflowSettings, Settings
@@ -61,7 +62,7 @@ def two_providers(pipeline_settings: Settings, coinflow: SandboxThread) -> Setti
 def delivered(sandbox: SandboxThread) -> Counter[str]:
     """Accepted requests per subject (each subject here has one event)."""
     found: Counter[str] = Counter()
-    for request in sandbox.requests():
+    for request in per_event(sandbox.requests()):
         if request["status"] == 200:
             body = request["json"]
             subject = (

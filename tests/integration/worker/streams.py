@@ -10,6 +10,7 @@ from typing import Any
 from riskrelay.dev.demo import lifecycle_event
 from riskrelay.models import Family
 from riskrelay.sandbox.server import SandboxThread
+from riskrelay.sandbox.unit21 import per_event
 from riskrelay.sdk.producer import EventProducer
 
 KINDS = ("SIGN_IN", "SIGN_IN_FAILURE", "SIGN_OUT", "PASSWORD_RESET", "USER_ACCESS")
@@ -39,7 +40,7 @@ def delivered_ids(sandbox: SandboxThread) -> list[str]:
     """Event ids of every successful Unit21 call, in the order the sandbox received them."""
     return [
         r["json"]["general_data"]["event_id"]
-        for r in sandbox.requests()
+        for r in per_event(sandbox.requests())
         if r["path"].startswith("/v1/events") and r["status"] == 200
     ]
 
@@ -49,7 +50,7 @@ def first_seen_order(sandbox: SandboxThread) -> dict[str, list[str]]:
     crash repeats an id; its first sighting is what ordering is about)."""
     order: dict[str, list[str]] = defaultdict(list)
     seen: set[str] = set()
-    for r in sandbox.requests():
+    for r in per_event(sandbox.requests()):
         if not r["path"].startswith("/v1/events") or r["status"] != 200:
             continue
         body = r["json"]

@@ -24,6 +24,7 @@ from riskrelay.kafka.embedded import free_port
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.models import AvroRecord, Family
 from riskrelay.sandbox.server import SandboxConfig, SandboxThread
+from riskrelay.sandbox.unit21 import per_event
 from riskrelay.sdk.producer import EventProducer
 from riskrelay.settings import (
     CoinflowSettings,
@@ -113,7 +114,8 @@ def all_provider_settings(
 
 
 def calls(sandbox: SandboxThread, prefix: str) -> list[dict[str, Any]]:
-    return [r for r in sandbox.requests() if r["path"].startswith(prefix)]
+    """Requests under ``prefix``, a Unit21 batch as one per event it carried."""
+    return [r for r in per_event(sandbox.requests()) if r["path"].startswith(prefix)]
 
 
 def form(request: dict[str, Any]) -> dict[str, str]:

@@ -14,13 +14,14 @@ from riskrelay.deliver.providers.unit21 import ACTION_TYPES
 from riskrelay.dev.demo import demo_events, lifecycle_event
 from riskrelay.models import Family
 from riskrelay.sandbox.server import SandboxThread
+from riskrelay.sandbox.unit21 import per_event
 from riskrelay.sdk.producer import EventProducer
 from riskrelay.settings import Settings
 from tests.fixtures.pipeline import ApiThread, WorkerThread, read_topic, wait_for
 
 
 def provider_calls(sandbox: SandboxThread) -> list[dict]:  # type: ignore[type-arg]
-    return [r for r in sandbox.requests() if r["path"].startswith("/v1/events")]
+    return [r for r in per_event(sandbox.requests()) if r["path"].startswith("/v1/events")]
 
 
 def test_200_events_reach_unit21_as_the_contract_wants_and_the_normalized_topic(

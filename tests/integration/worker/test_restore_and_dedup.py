@@ -7,6 +7,7 @@ from collections.abc import Callable
 from riskrelay.dev.demo import demo_events
 from riskrelay.models import Family
 from riskrelay.sandbox.server import SandboxThread
+from riskrelay.sandbox.unit21 import per_event
 from riskrelay.sdk.producer import EventProducer
 from riskrelay.settings import Settings
 from tests.fixtures.pipeline import WorkerThread, in_new_group, wait_for
@@ -23,9 +24,9 @@ def test_state_restored_on_assignment_prevents_redelivery(
         producer.send(Family.LIFECYCLE, event)
     producer.flush()
     first = worker_factory(pipeline_settings)
-    wait_for(lambda: len(unit21.requests()) >= 60, 60, "the first worker's deliveries")
+    wait_for(lambda: len(per_event(unit21.requests())) >= 60, 60, "the first worker's deliveries")
     first.stop()
-    assert len(unit21.requests()) == 60
+    assert len(per_event(unit21.requests())) == 60
 
     # A new group starts from the earliest offset: every record is read again, as after
     # a crash before the offsets were committed. The restored state must stop them.
@@ -39,5 +40,7 @@ def test_state_restored_on_assignment_prevents_redelivery(
         "the second worker to read everything",
     )
     wait_for(lambda: second.counter("riskrelay_events_skipped") == 60, 10, "every record skipped")
-    assert len(unit21.requests()) == 60, "a record the state marked delivered was delivered again"
+    assert len(per_event(unit21.requests())) == 60, (
+        "a record the state marked delivered was delivered again"
+    )
     assert second.counter("riskrelay_dlq_records", reason="duplicate") == 0

@@ -8,11 +8,14 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
+from riskrelay.deliver.batch import BatchPolicy
 from riskrelay.deliver.breaker import BreakerPolicy
 from riskrelay.deliver.dispatcher import Dispatcher, Provider, build_provider
 from riskrelay.deliver.lane import ProviderLane
 from riskrelay.deliver.policy import ProviderPolicy
+from riskrelay.deliver.providers.stripe import StripeAdapter
 from riskrelay.deliver.providers.unit21 import Unit21Adapter
 from riskrelay.deliver.ratelimit import RateLimiter
 from riskrelay.deliver.request import NothingToSend, ProviderRequest
@@ -22,7 +25,7 @@ from riskrelay.errors import ConfigError, PermanentDeliveryError
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import AvroRecord, Family, SourcePosition
 from riskrelay.normalize import normalize
-from riskrelay.settings import Unit21Settings
+from riskrelay.settings import StripeSettings, Unit21Settings
 from riskrelay.state.identities import IdentityLookup, NoIdentities
 from tests.unit.deliver.fakes import ScriptedHttp
 
@@ -42,7 +45,23 @@ def test_policy_is_read_from_the_providers_environment(monkeypatch: pytest.Monke
 
 
 def test_defaults_agree_between_settings_and_policy() -> None:
-    assert ProviderPolicy.from_settings(Unit21Settings()) == ProviderPolicy()
+    assert ProviderPolicy.from_settings(StripeSettings()) == ProviderPolicy()
+
+
+def test_unit21_batches_by_default_and_batching_is_checked_against_the_adapter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert ProviderPolicy.from_settings(Unit21Settings()).batch == BatchPolicy(100, 0.005)
+    monkeypatch.setenv("RISKRELAY_UNIT21_BATCH_LINGER_MS", "20")
+    assert ProviderPolicy.from_settings(Unit21Settings()).batch.linger_s == 0.02
+    with pytest.raises(ValidationError, match="250"):
+        Unit21Settings(batch_max_events=251)
+    settings = {"base_url": "http://127.0.0.1:1", "api_key": "k", "batch_max_events": 5}
+    with pytest.raises(ConfigError, match="RISKRELAY_STRIPE_BATCH_MAX_EVENTS: stripe takes no"):
+        build_provider(StripeAdapter(), StripeSettings(**settings))
+    assert build_provider(Unit21Adapter(), Unit21Settings(**settings)).lane.policy.batch == (
+        BatchPolicy(5, 0.02)
+    )
 
 
 def test_build_provider_needs_a_base_url_and_a_key() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from riskrelay.deliver.batch import BatchFormat
 from riskrelay.deliver.request import NothingToSend, ProviderRequest, ProviderResponse
 from riskrelay.models import AvroRecord, Envelope
 from riskrelay.state.identities import Identity, IdentityLookup
@@ -18,6 +19,12 @@ from riskrelay.state.identities import Identity, IdentityLookup
 
 class ProviderAdapter(Protocol):
     name: str
+
+    @property
+    def batch_format(self) -> BatchFormat | None:
+        """How the provider takes several calls in one request, if it does (requests the
+        adapter marks ``batchable`` then go in batches; ``riskrelay.deliver.batch``)."""
+        ...
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Headers that authenticate every request."""

@@ -190,6 +190,7 @@ def end_user_headers(redeem: AvroRecord) -> dict[str, str]:
 
 class CoinflowAdapter:
     name = "coinflow"
+    batch_format = None  # one call per event: no batch endpoint
 
     def __init__(self, challenge_fields: ChallengeFields = DEFAULT_CHALLENGE_FIELDS) -> None:
         self.challenge_fields = challenge_fields

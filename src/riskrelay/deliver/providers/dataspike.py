@@ -292,6 +292,7 @@ def _json_object(text: str) -> dict[str, Any]:
 
 class DataspikeAdapter:
     name = "dataspike"
+    batch_format = None  # one call per event: no batch endpoint
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"ds-api-token": api_key}

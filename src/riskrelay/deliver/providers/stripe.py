@@ -237,6 +237,7 @@ class StripeAdapter:
     ``payment_kinds``: the payment kinds that get an evaluation."""
 
     name = "stripe"
+    batch_format = None  # one call per event: no batch endpoint
 
     def __init__(
         self, stripe_version: str | None = None, payment_kinds: frozenset[str] = PAYMENT_KINDS

@@ -5,11 +5,16 @@ Lifecycle events become *action* events; payments and payment evaluations become
 redelivery after a crash upserts the same ``event_id`` instead of failing with 409, which
 makes the call effectively-once. Later versions use ``PUT /v1/events/{id}/update``, where
 423 (Unit21 still processing the previous version) is worth retrying.
+
+Creates are batchable (``Unit21Batch``): Unit21 takes ``{"events": [...]}``, up to 250,
+and answers ``{"events": [...]}`` with one result per event in order, each the
+single-event answer plus its ``status`` (the sandbox's reading of providers.md §3; Unit21
+documents the request, not the answer). One invalid event fails the batch with 400.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -367,8 +372,39 @@ def to_unit21_evaluation(body: AvroRecord, payment_event_id: str | None) -> dict
     )
 
 
+MAX_BATCH = 250
+
+
+class Unit21Batch:
+    """Creates in one ``POST /v1/events/create`` (``riskrelay.deliver.batch``)."""
+
+    max_items = MAX_BATCH
+
+    def combine(self, requests: Sequence[ProviderRequest]) -> ProviderRequest:
+        return ProviderRequest(
+            "POST", "/v1/events/create", json={"events": [r.json for r in requests]}
+        )
+
+    def split(self, response: ProviderResponse, count: int) -> list[ProviderResponse] | None:
+        try:
+            results = orjson.loads(response.body).get("events")
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        if not isinstance(results, list) or len(results) != count:
+            return None
+        split = []
+        for result in results:
+            if not isinstance(result, dict) or not isinstance(result.get("status"), int):
+                return None
+            item = dict(result)
+            status = item.pop("status")
+            split.append(ProviderResponse(status, orjson.dumps(item).decode(), response.headers))
+        return split
+
+
 class Unit21Adapter:
     name = "unit21"
+    batch_format = Unit21Batch()
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"u21-key": api_key}
@@ -392,7 +428,7 @@ class Unit21Adapter:
         event = self.to_event(body, identities)
         if version == 1:
             event["options"] = {"upsert_on_conflict": True}
-            return ProviderRequest("POST", "/v1/events/create", json=event)
+            return ProviderRequest("POST", "/v1/events/create", json=event, batchable=True)
         path = f"/v1/events/{quote(body['event_id'], safe='')}/update"
         return ProviderRequest(
             "PUT",
