@@ -20,7 +20,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from riskrelay.errors import DecodeError, RegistryError
 from riskrelay.kafka.config import registry_client_config
-from riskrelay.schemas import parsed_schema, schema_text, union_hints, with_union_hints
+from riskrelay.schemas import parsed_schema, schema_text
+from riskrelay.schemas.writers import record_writer
 from riskrelay.settings import RegistrySettings
 
 MAGIC_BYTE = 0
@@ -39,11 +40,11 @@ def registry_client(url: str, registry: RegistrySettings | None = None) -> Schem
 
 
 class AvroEncoder:
-    """Encodes dicts for one topic with one registered schema (registered once, at start)."""
+    """Encodes dicts for one topic with one registered schema (registered once, at start),
+    the body by the contract's writer (``schemas.writers.record_writer``)."""
 
     def __init__(self, client: SchemaRegistryClient, topic: str, schema_name: str) -> None:
-        self._schema = parsed_schema(schema_name)
-        self._hints = union_hints(self._schema)
+        self._write = record_writer(schema_name)
         try:
             self.schema_id: int = client.register_schema(
                 subject_for(topic), Schema(schema_text(schema_name), "AVRO")
@@ -57,12 +58,7 @@ class AvroEncoder:
         self._header = _HEADER.pack(MAGIC_BYTE, self.schema_id)
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        buffer = io.BytesIO()
-        buffer.write(self._header)
-        if self._hints:
-            record = with_union_hints(record, self._hints)
-        fastavro.schemaless_writer(buffer, self._schema, record)
-        return buffer.getvalue()
+        return self._header + self._write(record)
 
 
 class AvroDecoder:

@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from riskrelay.schemas.binary import FrozenRecord
+
 EMAIL_INVALID = "email_invalid"
 # RFC 5321: 254 characters is the longest address a mail server accepts.
 _MAX_LENGTH = 254
@@ -34,11 +36,20 @@ def clean_email(value: str) -> str:
     return value.strip().lower()
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def email_signal(value: str) -> EmailSignal:
+def _email_signal(value: str) -> EmailSignal:
     """Memoized like the other per-subject signals: a subject sends the same address
     again and again."""
     email = clean_email(value)
     _, at, domain = email.rpartition("@")
     valid = len(email) <= _MAX_LENGTH and _SHAPE.fullmatch(email) is not None
     return EmailSignal(valid, domain if at and domain else None)
+
+
+email_signal = lru_cache(maxsize=_CACHE_SIZE)(_email_signal)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def email_record(value: str) -> FrozenRecord:
+    """The enrichment's ``email`` record of ``value``, shared read-only by the events
+    that carry the address (as ``phone_record``)."""
+    return FrozenRecord(_email_signal(value).as_record())

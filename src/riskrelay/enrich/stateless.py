@@ -13,7 +13,7 @@ from typing import Any
 
 from riskrelay.enrich.card import BIN_INVALID, BIN_UNKNOWN, card_network, is_bin
 from riskrelay.enrich.country import clean_country, country_flag, is_country
-from riskrelay.enrich.email import EMAIL_INVALID, clean_email, email_signal
+from riskrelay.enrich.email import EMAIL_INVALID, clean_email, email_record
 from riskrelay.enrich.ip import (
     IP_INVALID,
     IpCountryLookup,
@@ -21,7 +21,7 @@ from riskrelay.enrich.ip import (
     classify_ip,
     ip_signal,
 )
-from riskrelay.enrich.phone import PHONE_INVALID, is_region, parse_phone
+from riskrelay.enrich.phone import PHONE_INVALID, is_region, phone_record
 from riskrelay.enrich.pii import pii_hash
 from riskrelay.enrich.user_agent import USER_AGENT_UNKNOWN, default_parser
 
@@ -64,23 +64,26 @@ def enrich(body: dict[str, Any], options: EnrichOptions) -> dict[str, Any]:
     user = body.get("user")
     payment = body.get("payment")
     for path, value in zip(_COUNTRY_PATHS, _countries(body, user, payment), strict=True):
-        if isinstance(value, str) and not is_country(clean_country(value)):
+        # Most codes arrive clean (the normalizer trims and upper-cases): checked as they are first.
+        if (
+            isinstance(value, str)
+            and not is_country(value)
+            and not is_country(clean_country(value))
+        ):
             flags.append(country_flag(path))
     phone = email = agent = ip = None
     if user is not None:
         raw_phone = user.get("phone")
         if raw_phone is not None:
-            signal = parse_phone(raw_phone, _phone_region(user.get("country"), options))
-            phone = signal.as_record()
-            if signal.valid:
-                out["user"] = {**user, "phone": signal.e164}
+            phone = phone_record(raw_phone, _phone_region(user.get("country"), options))
+            if phone["valid"]:
+                out["user"] = {**user, "phone": phone["e164"]}
             else:
                 flags.append(PHONE_INVALID)
         raw_email = user.get("email")
         if raw_email is not None:
-            shape = email_signal(raw_email)
-            email = shape.as_record()
-            if not shape.valid:
+            email = email_record(raw_email)
+            if not email["valid"]:
                 flags.append(EMAIL_INVALID)
     session = body.get("session")
     if session is not None:
@@ -91,9 +94,8 @@ def enrich(body: dict[str, Any], options: EnrichOptions) -> dict[str, Any]:
                 flags.append(IP_INVALID)
         raw_agent = session.get("user_agent")
         if raw_agent is not None:
-            parsed = default_parser().parse(raw_agent)
-            agent = parsed.as_record()
-            if not parsed.known:
+            agent, known = default_parser().parse_record(raw_agent)
+            if not known:
                 flags.append(USER_AGENT_UNKNOWN)
     network = None
     card = payment.get("card") if payment is not None else None
@@ -183,6 +185,8 @@ def _phone_region(country: str | None, options: EnrichOptions) -> str | None:
     """A number without ``+`` is read as written in the user's country when that is
     known, else in the configured default region."""
     if country is not None:
+        if is_region(country):  # already clean, as the normalizer leaves it
+            return country
         code = clean_country(country)
         if is_region(code):
             return code

@@ -23,6 +23,8 @@ from ua_parser import (
     load_lazy_builtins,
 )
 
+from riskrelay.schemas.binary import FrozenRecord
+
 USER_AGENT_UNKNOWN = "user_agent_unknown"
 _CACHE_SIZE = 4_096
 # Real user agents stay under 512 characters; longer ones are junk or attacks on parsers.
@@ -98,6 +100,14 @@ class UserAgentParser:
         matchers = load_lazy_builtins() if fast else load_builtins()
         self._parser = Parser(BestAvailableResolver(matchers))
         self.parse = lru_cache(maxsize=cache_size)(self._parse)
+        self.parse_record = lru_cache(maxsize=cache_size)(self._parse_record)
+
+    def _parse_record(self, raw: str) -> tuple[FrozenRecord, bool]:
+        """The enrichment's ``user_agent`` record of ``raw`` and whether ua-parser knew
+        it, the record shared read-only by the events that carry the user agent (as
+        ``phone.phone_record``)."""
+        signal = self._parse(raw)
+        return FrozenRecord(signal.as_record()), signal.known
 
     def _parse(self, raw: str) -> UserAgentSignal:
         if not raw.strip() or len(raw) > _MAX_LENGTH:

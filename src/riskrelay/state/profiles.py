@@ -29,6 +29,8 @@ import orjson
 
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
+from riskrelay.schemas.binary import FrozenRecord, Unsupported
+from riskrelay.schemas.writers import SIGNAL_FIELDS, signals_bytes
 from riskrelay.state.store import BytesStore
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,30 +65,15 @@ class ProfileCodec:
         return record
 
 
-SIGNAL_FIELDS = (
-    "registered_at",
-    "registration_source",
-    "first_seen_at",
-    "last_seen_at",
-    "days_since_registration",
-    "session_started_at",
-    "seconds_since_session_start",
-    "failed_sign_ins_1h",
-    "failed_sign_ins_24h",
-    "new_device",
-    "new_ip",
-    "new_country",
-    "velocity_1h",
-    "initial_risk_score",
-    "current_risk_score",
-    "countries",
-)
 SIGNAL_TIMES = frozenset(("registered_at", "first_seen_at", "last_seen_at", "session_started_at"))
 
 
 def signals_record(values: list[Any]) -> AvroRecord:
     """The ``ProfileSignals`` record of values in ``SIGNAL_FIELDS`` order (times as
-    epoch ms, made datetimes here; spelled out field by field, it runs once per event)."""
+    epoch ms, made datetimes here; spelled out field by field, it runs once per event).
+    A ``FrozenRecord`` with its Avro bytes written from the values (~3 µs): the
+    normalized writer then neither converts the times back nor validates and writes the
+    record again (~10 µs by fastavro)."""
     (
         registered,
         source,
@@ -107,7 +94,7 @@ def signals_record(values: list[Any]) -> AvroRecord:
     ) = values
     # timedelta's positional milliseconds argument: keyword parsing costs ~0.3 µs a call.
     first = EPOCH + timedelta(0, 0, 0, first_seen)
-    return {
+    record = {
         "registered_at": first
         if registered == first_seen
         else EPOCH + timedelta(0, 0, 0, registered),
@@ -127,6 +114,10 @@ def signals_record(values: list[Any]) -> AvroRecord:
         "current_risk_score": current,
         "countries": list(countries),  # never a profile's own list
     }
+    try:
+        return FrozenRecord(record, signals_bytes(values))
+    except Unsupported:  # values of other types (not ours): fastavro's to write
+        return record
 
 
 class SignalsCodec:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskrelay.enrich.email import EmailSignal, clean_email, email_signal
+from riskrelay.enrich.email import EmailSignal, clean_email, email_record, email_signal
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,11 @@ def test_any_text_gives_a_signal_not_an_exception(value: str) -> None:
         assert signal.domain is not None
         assert "." in signal.domain
         assert clean_email(value).endswith("@" + signal.domain)
+
+
+def test_the_record_of_an_address_is_shared_and_read_only() -> None:
+    record = email_record(" Jane@Example.COM ")
+    assert record == email_signal(" Jane@Example.COM ").as_record()
+    assert email_record(" Jane@Example.COM ") is record
+    with pytest.raises(TypeError):
+        record["valid"] = False

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskrelay.enrich.phone import PhoneSignal, is_region, parse_phone
+from riskrelay.enrich.phone import PhoneSignal, is_region, parse_phone, phone_record
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,11 @@ def test_any_text_gives_a_signal_not_an_exception(raw: str, region: str | None) 
     if signal.e164 is not None:
         assert signal.e164.startswith("+")
         assert signal.e164[1:].isdigit()
+
+
+def test_the_record_of_a_number_is_shared_and_read_only() -> None:
+    record = phone_record("+1 415 555 2671", None)
+    assert record == parse_phone("+1 415 555 2671", None).as_record()
+    assert phone_record("+1 415 555 2671", None) is record
+    with pytest.raises(TypeError):
+        record["valid"] = False

@@ -23,6 +23,7 @@ from riskrelay.enrich.profile import (
 )
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
+from riskrelay.schemas.binary import FrozenRecord
 from riskrelay.state.profiles import ProfileCodec, SignalsCodec, to_ms
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -202,6 +203,22 @@ def test_signals_and_profiles_fit_their_avro_schemas() -> None:
     assert profile is not None
     codec = ProfileCodec()
     assert codec.decode(codec.encode(profile)) == profile
+
+
+def test_signals_carry_their_own_avro_bytes_and_do_not_change() -> None:
+    """What the normalized writer writes for them instead of the record: fastavro's
+    bytes of the record (the present branch of ``profile``), read back after a crash
+    alike."""
+    got, _ = run(scripted_history())
+    schema = signals_schema()
+    for one in got:
+        assert isinstance(one, FrozenRecord)
+        assert one.avro == b"\x02" + encodes(dict(one), schema)
+        restored = CODEC.decode(CODEC.encode(one))
+        assert isinstance(restored, FrozenRecord)
+        assert restored.avro == one.avro
+        with pytest.raises(TypeError):
+            one["velocity_1h"] = 0
 
 
 # ----------------------------------------------------------------------------- windows

@@ -16,6 +16,7 @@ from riskrelay.enrich.pii import pii_hash
 from riskrelay.models import SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.schemas import parsed_schema
+from riskrelay.schemas.binary import FrozenRecord
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 KEY = b"analytics-key-0123456789abcdef"
@@ -244,3 +245,27 @@ def test_any_descriptive_values_give_flags_never_an_exception(
     )
     analytics = for_analytics(enriched, MINIMIZED)
     assert analytics["user"]["email"] is None
+
+
+def test_signal_records_are_shared_read_only_per_value() -> None:
+    """One record per phone number, address and user agent, shared by the events that
+    carry it (the normalized writer keeps its bytes on it): so nobody may change it."""
+    first, second = enrich(sign_in(), OPTIONS), enrich(sign_in(), OPTIONS)
+    for name in ("phone", "email", "user_agent"):
+        record = first["enrichment"][name]
+        assert isinstance(record, FrozenRecord)
+        assert second["enrichment"][name] is record
+        with pytest.raises(TypeError):
+            record["valid"] = False
+    # The IP record carries the lookup's country: one per event, a plain dict.
+    assert type(first["enrichment"]["ip"]) is dict
+    # The analytics copy changes a copy of the phone record, never the shared one.
+    analytics = for_analytics(first, MINIMIZED)
+    assert analytics["enrichment"]["phone"]["raw"] is None
+    assert first["enrichment"]["phone"]["raw"] == "+14155552671"
+
+
+def test_an_unknown_user_agent_is_flagged_whatever_its_record() -> None:
+    enriched = enrich({**sign_in(), "session": {"ip_address": None, "user_agent": "???"}}, OPTIONS)
+    assert enriched["enrichment"]["flags"] == ["user_agent_unknown"]
+    assert enriched["enrichment"]["user_agent"]["device_class"] == "other"

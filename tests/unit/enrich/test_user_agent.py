@@ -131,3 +131,13 @@ def test_results_are_memoized_per_parser() -> None:
 def test_any_text_gives_a_signal_not_an_exception(agent: str) -> None:
     signal = default_parser().parse(agent)
     assert signal.device_class in {"desktop", "mobile", "tablet", "bot", "other"}
+
+
+def test_the_record_of_a_user_agent_is_shared_read_only_with_whether_it_was_known() -> None:
+    parser = UserAgentParser(cache_size=4)
+    record, known = parser.parse_record(IPHONE)
+    assert (record, known) == (parser.parse(IPHONE).as_record(), True)
+    assert parser.parse_record(IPHONE)[0] is record
+    with pytest.raises(TypeError):
+        record["os"] = None
+    assert parser.parse_record("???")[1] is False

@@ -106,9 +106,12 @@ def test_hinted_enriched_events_encode_to_the_same_bytes() -> None:
     hints = union_hints(schema)
     bodies = _enriched_bodies()
     assert any(body["profile"]["last_seen_at"] is not None for body in bodies)
-    for body in bodies:
+    for enriched in bodies:
+        # The stage's signals are a FrozenRecord (which the normalized writer does not
+        # write again); as the plain dict of a replayed snapshot they are hinted.
+        body = {**enriched, "profile": dict(enriched["profile"])}
         hinted = with_union_hints(body, hints)
-        assert _encode(schema, hinted) == _encode(schema, body)
+        assert _encode(schema, hinted) == _encode(schema, body) == _encode(schema, enriched)
         assert hinted["profile"][1]["registered_at"] == ("long", body["profile"]["registered_at"])
         assert isinstance(body["profile"]["registered_at"], datetime)
 

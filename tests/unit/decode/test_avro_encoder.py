@@ -1,0 +1,90 @@
+"""The wire-format encoder: header, then each contract's writer's bytes, which are
+fastavro's; decoded back, the record."""
+
+from __future__ import annotations
+
+import io
+import struct
+from datetime import UTC, datetime
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import Schema
+
+from riskrelay.decode.avro import AvroDecoder, AvroEncoder
+from riskrelay.dev.demo import demo_stream
+from riskrelay.enrich.profile import ProfileLimits, updated
+from riskrelay.enrich.profile_stage import EnrichmentStage, ProfileStage
+from riskrelay.enrich.stateless import EnrichOptions
+from riskrelay.kafka.collector import RecordCollector
+from riskrelay.models import SourcePosition
+from riskrelay.normalize import normalize
+from riskrelay.schemas import parsed_schema
+from riskrelay.state.profiles import ProfileTable
+from riskrelay.state.store import MemoryBytesStore
+
+WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+class Registry:
+    """The two calls the encoder and decoder make, in memory."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[int, Schema] = {}
+
+    def register_schema(self, subject: str, schema: Schema) -> int:
+        schema_id = len(self.schemas) + 1
+        self.schemas[schema_id] = schema
+        return schema_id
+
+    def get_schema(self, schema_id: int) -> Schema:
+        return self.schemas[schema_id]
+
+
+def fastavro_bytes(name: str, record: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, parsed_schema(name), record)
+    return buffer.getvalue()
+
+
+def enriched_events() -> list[dict[str, Any]]:
+    stage = EnrichmentStage(
+        EnrichOptions(),
+        ProfileStage(
+            ProfileTable(MemoryBytesStore()),
+            ProfileLimits(),
+            RecordCollector({}),
+            "p",
+            lambda: WHEN,
+        ),
+    )
+    return [
+        stage.apply(
+            {
+                **normalize(family, record, SourcePosition("t", 0, i), WHEN).body,
+                "version": 1,
+                "operation": "CREATE",
+            },
+            0,
+        )
+        for i, (family, record) in enumerate(demo_stream(48, seed=4))
+    ]
+
+
+def test_normalized_events_are_the_header_then_fastavros_bytes() -> None:
+    registry = Registry()
+    encoder = AvroEncoder(registry, "risk.normalized.v1", "normalized")  # type: ignore[arg-type]
+    decoder = AvroDecoder(registry, "normalized")  # type: ignore[arg-type]
+    for event in enriched_events():
+        data = encoder.encode(event)
+        assert data[:5] == struct.pack(">bI", 0, encoder.schema_id)
+        assert data[5:] == fastavro_bytes("normalized", event)
+        assert decoder.decode(data)["profile"] == event["profile"]
+
+
+def test_profiles_are_the_header_then_fastavros_bytes() -> None:
+    encoder = AvroEncoder(Registry(), "risk.profiles.v1", "profile")  # type: ignore[arg-type]
+    profile = None
+    for event in enriched_events()[:8]:
+        profile = updated(profile, event, ProfileLimits(), now_ms=1)
+        assert encoder.encode(profile)[5:] == fastavro_bytes("profile", profile)
