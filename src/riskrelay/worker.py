@@ -48,6 +48,7 @@ from riskrelay.kafka.config import consumer_config, producer_config
 from riskrelay.kafka.messages import position
 from riskrelay.kafka.topics import ensure_topics, topic_specs
 from riskrelay.logging import log_fields
+from riskrelay.memory import MemoryReleaser
 from riskrelay.metrics import WorkerMetrics
 from riskrelay.models import FAMILY_SCHEMAS, Family
 from riskrelay.pipeline import EventProcessor, OutputTopics, utc_now
@@ -129,6 +130,7 @@ class Worker:
         health: WorkerHealth | None = None,
     ) -> None:
         self.health = health or WorkerHealth()
+        self._memory = MemoryReleaser()
         self._bootstrap, registry_url = require_connections(settings)
         self._settings = settings
         self._metrics = metrics
@@ -348,10 +350,14 @@ class Worker:
 
     async def _commit_loop(self, stop: asyncio.Event) -> None:
         interval = self._settings.worker.commit_interval_s
+        released = time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
             await self._checkpoint.commit()
+            if time.monotonic() - released >= RELEASE_MEMORY_EVERY_S:
+                self._memory.release()  # see riskrelay.memory
+                released = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -408,6 +414,9 @@ class Worker:
         self._profiles.close()
 
 
+RELEASE_MEMORY_EVERY_S = 5.0
+
+
 def tune_garbage_collector() -> None:
     """Measured: with the default thresholds a third of the worker's CPU went to full
     collections that freed nothing (every event allocates many short-lived dicts, which
@@ -445,6 +454,7 @@ def run_worker(settings: Settings) -> None:
     providers = configured_providers(settings)
     if not providers:
         log.warning("no provider configured: events are normalized but delivered nowhere")
+    MemoryReleaser().limit_arenas()  # before any thread starts (riskrelay.memory)
     try:
         import uvloop
     except ImportError:

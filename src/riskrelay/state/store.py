@@ -26,7 +26,8 @@ import fastavro
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema, union_hints, with_union_hints
 
-MEMTABLE_BYTES = 16 * 1024 * 1024
+MEMTABLE_BYTES = 8 * 1024 * 1024
+BLOCK_CACHE_BYTES = 8 * 1024 * 1024
 
 
 def _key(partition: int, event_id: str) -> bytes:
@@ -104,10 +105,19 @@ class RocksBytesStore:
         self._dir.mkdir(parents=True, exist_ok=True)
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
-        # RocksDB's defaults allow 2 x 64 MB of memtables; the worker's memory budget is
-        # the whole process, so memtables are capped at 2 x 16 MB and flushed to disk.
+        # RocksDB's defaults allow 2 x 64 MB of memtables and a 32 MB block cache per
+        # database, and index blocks outside any cache; the worker has three stores and its
+        # memory budget is the whole process (measured: ~65 MB resident per store after
+        # 300k writes). So: 2 x 8 MB memtables, an 8 MB block cache holding the index and
+        # bloom filter blocks too (the OS page cache still holds the files), and bloom
+        # filters, since most reads are of new event ids, which are in no file.
         options.set_write_buffer_size(MEMTABLE_BYTES)
         options.set_max_write_buffer_number(2)
+        table = rocksdict.BlockBasedOptions()
+        table.set_block_cache(rocksdict.Cache(BLOCK_CACHE_BYTES))
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_bloom_filter(10, False)
+        options.set_block_based_table_factory(table)
         self._db = rocksdict.Rdict(str(self._dir / "state"), options=options)
         # A cache of a Kafka topic, rebuilt from it on every assignment: a write-ahead log
         # would only make each put ~3x dearer (measured: 4.5 against 1.4 µs).
