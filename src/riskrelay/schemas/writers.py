@@ -262,12 +262,16 @@ def signals_bytes(values: Sequence[Any]) -> bytes:
         current,
         countries,
     ) = values
+    registered_bytes = NULL if registered is None else _present_millis(registered)
     return b"".join(
         (
             PRESENT,
-            NULL if registered is None else _present_millis(registered),
+            registered_bytes,
             _SOURCES.get(source) or string_bytes(source),
-            NULL if first_seen is None else _present_millis(first_seen),
+            # Until a sign-up is seen, registration is the first sighting: written once.
+            registered_bytes
+            if first_seen == registered
+            else (NULL if first_seen is None else _present_millis(first_seen)),
             NULL if last_seen is None else _present_millis(last_seen),
             NULL if days is None else PRESENT + _count(days),
             NULL if started is None else _present_millis(started),
@@ -280,12 +284,14 @@ def signals_bytes(values: Sequence[Any]) -> bytes:
             _count(velocity),
             NULL if initial is None else PRESENT + double_bytes(initial),
             NULL if current is None else PRESENT + double_bytes(current),
-            array_bytes(string_bytes, countries) if countries else NULL,
+            array_bytes(_COUNTRIES, countries) if countries else NULL,
         )
     )
 
 
 _SOURCES = {source: string_bytes(source) for source in ("sign_up", "first_seen")}
+_COUNTRIES = Names()
+"""Country codes (a few hundred): a bounded memo, like the enrichers' caches."""
 
 
 def _present_millis(ms: Any) -> bytes:
