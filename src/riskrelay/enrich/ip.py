@@ -16,6 +16,8 @@ from typing import Any, NamedTuple, Protocol
 
 import iptocc
 
+from riskrelay.schemas.binary import FrozenRecord
+
 IP_INVALID = "ip_invalid"
 _CACHE_SIZE = 8_192  # values repeat per active subject; bounded for the worker's memory budget
 # Longer than the longest textual IPv6 address with a scope id.
@@ -93,3 +95,12 @@ def ip_signal(raw: str, lookup: IpCountryLookup | None) -> dict[str, Any]:
     public = kind.valid and not (kind.private or kind.reserved)
     country = lookup.country(kind.public_form) if public and lookup is not None else None
     return kind.signal(country)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def ip_record(raw: str, lookup: IpCountryLookup | None) -> FrozenRecord:
+    """The enrichment's ``ip`` record of ``raw`` (``ip_signal``), one per address and
+    lookup, shared read-only by the events that carry the address (as
+    ``phone.phone_record``): a lookup's answer for an address is taken as fixed for the
+    life of the process, as the bundled registry data is."""
+    return FrozenRecord(ip_signal(raw, lookup))

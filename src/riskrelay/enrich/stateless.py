@@ -19,6 +19,7 @@ from riskrelay.enrich.ip import (
     IpCountryLookup,
     RirCountryLookup,
     classify_ip,
+    ip_record,
     ip_signal,
 )
 from riskrelay.enrich.phone import PHONE_INVALID, is_region, phone_record
@@ -71,7 +72,8 @@ def enrich(body: dict[str, Any], options: EnrichOptions) -> dict[str, Any]:
             and not is_country(clean_country(value))
         ):
             flags.append(country_flag(path))
-    phone = email = agent = ip = None
+    phone = email = agent = None
+    ip: dict[str, Any] | None = None
     if user is not None:
         raw_phone = user.get("phone")
         if raw_phone is not None:
@@ -89,7 +91,10 @@ def enrich(body: dict[str, Any], options: EnrichOptions) -> dict[str, Any]:
     if session is not None:
         raw_ip = session.get("ip_address")
         if raw_ip is not None:
-            ip = ip_signal(raw_ip, options.ip_country)
+            try:
+                ip = ip_record(raw_ip, options.ip_country)  # type: ignore[arg-type]
+            except TypeError:  # a lookup that cannot be a cache key: asked every time
+                ip = ip_signal(raw_ip, options.ip_country)
             if not ip["valid"]:
                 flags.append(IP_INVALID)
         raw_agent = session.get("user_agent")

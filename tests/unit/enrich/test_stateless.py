@@ -251,14 +251,12 @@ def test_signal_records_are_shared_read_only_per_value() -> None:
     """One record per phone number, address and user agent, shared by the events that
     carry it (the normalized writer keeps its bytes on it): so nobody may change it."""
     first, second = enrich(sign_in(), OPTIONS), enrich(sign_in(), OPTIONS)
-    for name in ("phone", "email", "user_agent"):
+    for name in ("phone", "email", "user_agent", "ip"):
         record = first["enrichment"][name]
         assert isinstance(record, FrozenRecord)
         assert second["enrichment"][name] is record
         with pytest.raises(TypeError):
             record["valid"] = False
-    # The IP record carries the lookup's country: one per event, a plain dict.
-    assert type(first["enrichment"]["ip"]) is dict
     # The analytics copy changes a copy of the phone record, never the shared one.
     analytics = for_analytics(first, MINIMIZED)
     assert analytics["enrichment"]["phone"]["raw"] is None
@@ -269,3 +267,21 @@ def test_an_unknown_user_agent_is_flagged_whatever_its_record() -> None:
     enriched = enrich({**sign_in(), "session": {"ip_address": None, "user_agent": "???"}}, OPTIONS)
     assert enriched["enrichment"]["flags"] == ["user_agent_unknown"]
     assert enriched["enrichment"]["user_agent"]["device_class"] == "other"
+
+
+def test_an_ip_lookup_that_cannot_be_a_cache_key_is_asked_every_time() -> None:
+    class Lookup:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            self.asked = 0
+
+        def country(self, address: str) -> str | None:
+            self.asked += 1
+            return "ZZ"
+
+    lookup = Lookup()
+    options = EnrichOptions(ip_country=lookup)
+    for _ in range(2):
+        assert enrich(sign_in(), options)["enrichment"]["ip"]["country"] == "ZZ"
+    assert lookup.asked == 2
