@@ -32,6 +32,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "riskrelay_dlq_records": ("counter", {"reason"}),
     "riskrelay_provider_requests": ("counter", {"provider", "endpoint", "status_class"}),
     "riskrelay_provider_request_seconds": ("histogram", {"provider"}),
+    "riskrelay_provider_batch_events": ("histogram", {"provider"}),
     "riskrelay_provider_deliveries": ("counter", {"provider", "outcome"}),
     "riskrelay_end_to_end_seconds": ("histogram", {"provider"}),
     "riskrelay_provider_retries": ("counter", {"provider"}),
@@ -65,6 +66,7 @@ def exercised() -> WorkerMetrics:
     m.dlq.labels("undecodable").inc()
     m.requests.labels("unit21", "POST /v1/events/create", "2xx").inc()
     m.provider_latency.labels("unit21").observe(0.01)
+    m.provider_batch_size.labels("unit21").observe(12)
     m.deliveries.labels("unit21", "delivered").inc()
     m.end_to_end.labels("unit21").observe(0.2)
     m.provider_retries.labels("unit21").inc()
@@ -104,8 +106,8 @@ def test_exposition_names_types_and_labels() -> None:
             assert not any(ID_LIKE.search(label) for label in sample.labels), sample
             if kind == "counter":
                 assert sample.name == f"{name}_total", sample.name
-        if kind == "histogram":
-            assert name.endswith("_seconds"), f"{name}: a duration is in seconds"
+        if kind == "histogram":  # durations in seconds; the one size histogram in events
+            assert name.endswith(("_seconds", "_batch_events")), f"{name}: a duration is in seconds"
 
 
 def test_units_follow_the_conventions() -> None:

@@ -159,7 +159,8 @@ YAML_ERRORS = [
     (
         "providers:\n  unit21:\n    timout_s: 3\n",
         "line 3: providers.unit21.timout_s: unknown unit21 setting 'timout_s' (known: "
-        "api_key_env, base_url, breaker_error_ratio, breaker_failure_threshold, "
+        "api_key_env, base_url, batch_linger_ms, batch_max_events, breaker_error_ratio, "
+        "breaker_failure_threshold, "
         "breaker_half_open_probes, breaker_min_requests, breaker_open_s, breaker_window_s, "
         "credentials_probe_interval_s, enabled, max_attempts, max_concurrency, options, "
         "rate_limit_per_s, retry_initial_delay_s, retry_max_delay_s, retry_max_elapsed_s, "
