@@ -34,9 +34,9 @@ from riskrelay.enrich.profile import (
 from riskrelay.enrich.stateless import EnrichOptions, enrich, for_analytics
 from riskrelay.kafka.collector import OutputRecord, RecordCollector
 from riskrelay.models import AvroRecord
+from riskrelay.schemas.writers import SIGNAL_TIMES
 from riskrelay.settings import EnrichSettings
 from riskrelay.state.profiles import (
-    SIGNAL_TIMES,
     ProfileTable,
     SignalsCodec,
     signals_record,

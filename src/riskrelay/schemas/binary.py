@@ -129,14 +129,13 @@ def double_bytes(value: Any) -> bytes:
     return _DOUBLE(value)
 
 
-def millis_bytes(value: Any) -> bytes:
-    """A ``timestamp-millis`` long from an aware datetime, floored to the millisecond
-    (fastavro's reading), or from epoch milliseconds. fastavro reads a naive datetime as
-    local time: that is left to it."""
+def millis(value: Any) -> int:
+    """Epoch milliseconds of an aware datetime, floored (fastavro's reading), or of epoch
+    milliseconds. fastavro reads a naive datetime as local time: that is left to it."""
     if type(value) is datetime and value.tzinfo is not None:
-        return long_bytes((value - _EPOCH) // _MS)
+        return (value - _EPOCH) // _MS
     if type(value) is int:
-        return long_bytes(value)
+        return value
     raise Unsupported(f"not an aware datetime or epoch milliseconds: {value!r}")
 
 

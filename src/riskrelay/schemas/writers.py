@@ -41,7 +41,7 @@ from riskrelay.schemas.binary import (
     int_bytes,
     long_bytes,
     memoized_record,
-    millis_bytes,
+    millis,
     string_bytes,
     varint,
 )
@@ -124,6 +124,8 @@ SIGNAL_FIELDS = (
     "current_risk_score",
     "countries",
 )
+SIGNAL_TIMES = frozenset(("registered_at", "first_seen_at", "last_seen_at", "session_started_at"))
+_SIGNAL_TIME_INDEXES = tuple(i for i, name in enumerate(SIGNAL_FIELDS) if name in SIGNAL_TIMES)
 
 
 _signals = itemgetter(*SIGNAL_FIELDS)
@@ -138,10 +140,6 @@ def _count(value: Any) -> bytes:
     if type(value) is int and 0 <= value < 64:
         return _SMALL_INTS[value]
     return int_bytes(value)
-
-
-def _time(value: Any) -> bytes:
-    return PRESENT + millis_bytes(value)
 
 
 class NormalizedTail:
@@ -198,45 +196,13 @@ class NormalizedTail:
             return section.avro  # made with its bytes (``signals_record``)
         if type(section) is not dict:
             raise Unsupported(f"profile is not a dict: {section!r}")
-        (
-            registered,
-            source,
-            first_seen,
-            last_seen,
-            days,
-            started,
-            seconds,
-            failed_short,
-            failed_long,
-            new_device,
-            new_ip,
-            new_country,
-            velocity,
-            initial,
-            current,
-            countries,
-        ) = _signals(section)
-        return b"".join(
-            (
-                PRESENT,
-                NULL if registered is None else _time(registered),
-                self._names(source),
-                NULL if first_seen is None else _time(first_seen),
-                NULL if last_seen is None else _time(last_seen),
-                NULL if days is None else PRESENT + _count(days),
-                NULL if started is None else _time(started),
-                NULL if seconds is None else PRESENT + long_bytes(seconds),
-                _count(failed_short),
-                _count(failed_long),
-                _BOOLEANS[new_device],
-                _BOOLEANS[new_ip],
-                _BOOLEANS[new_country],
-                _count(velocity),
-                NULL if initial is None else PRESENT + double_bytes(initial),
-                NULL if current is None else PRESENT + double_bytes(current),
-                array_bytes(self._names, countries),
-            )
-        )
+        values = list(_signals(section))
+        for index in _SIGNAL_TIME_INDEXES:
+            if values[index] is not None:
+                values[index] = millis(values[index])
+        if type(values[-1]) is not list:  # signals_bytes writes any empty value as []
+            raise Unsupported(f"countries is not a list: {values[-1]!r}")
+        return signals_bytes(values)
 
 
 def signals_bytes(values: Sequence[Any]) -> bytes:

@@ -30,7 +30,7 @@ import orjson
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 from riskrelay.schemas.binary import FrozenRecord, Unsupported
-from riskrelay.schemas.writers import SIGNAL_FIELDS, signals_bytes
+from riskrelay.schemas.writers import SIGNAL_FIELDS, SIGNAL_TIMES, signals_bytes
 from riskrelay.state.store import BytesStore
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,9 +63,6 @@ class ProfileCodec:
         record = fastavro.schemaless_reader(io.BytesIO(body), self._schema, None)
         assert isinstance(record, dict)
         return record
-
-
-SIGNAL_TIMES = frozenset(("registered_at", "first_seen_at", "last_seen_at", "session_started_at"))
 
 
 def signals_record(values: list[Any]) -> AvroRecord:
