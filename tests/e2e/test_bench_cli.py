@@ -95,7 +95,14 @@ def test_ctrl_c_stops_every_process_and_removes_the_data(tmp_path: Path) -> None
         *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
     ]
     bench = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        # As from a terminal: a suite started in the background (`make test &`) hands its
+        # children an ignored SIGINT, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 90
