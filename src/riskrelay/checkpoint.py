@@ -53,10 +53,24 @@ class Checkpoint:
         self._timeout_s = timeout_s
         self._offsets_timeout_s = offsets_timeout_s
         self._lock = asyncio.Lock()
+        self._finished = 0
+        self._committing = 0
 
     def init(self) -> None:
         """Fence any previous producer with the same transactional id (a zombie)."""
         self._producer.init_transactions(self._timeout_s)
+
+    def finished(self) -> None:
+        """Count one event whose outputs are buffered for the next transaction."""
+        self._finished += 1
+
+    @property
+    def uncommitted(self) -> int:
+        """Events finished but not yet committed: their outputs (and the profiles they
+        changed) are held in memory until a transaction takes them, so the worker's
+        in-flight bound counts them too; otherwise a slow commit lets the buffer grow
+        with the worker's throughput."""
+        return self._finished + self._committing
 
     async def commit(self, offsets_timeout_s: float | None = None) -> bool:
         """Commit everything finished so far; returns whether the offsets were committed.
@@ -73,12 +87,17 @@ class Checkpoint:
         async with self._lock:
             self._before_commit()
             records = self._collector.take()
+            self._committing, self._finished = self._finished, 0
             offsets = {k: v for k, v in self._tracker.to_commit().items() if self._owned(k)}
             if not records and not offsets:
+                self._committing = 0
                 return True
             start = time.perf_counter()
             timeout = self._offsets_timeout_s if offsets_timeout_s is None else offsets_timeout_s
-            committed = await asyncio.to_thread(self._transact, records, offsets, timeout)
+            try:
+                committed = await asyncio.to_thread(self._transact, records, offsets, timeout)
+            finally:
+                self._committing = 0
             if committed:
                 self._tracker.committed(offsets)
             self._metrics.commit_seconds.observe(time.perf_counter() - start)

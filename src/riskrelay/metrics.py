@@ -174,6 +174,11 @@ class WorkerMetrics:
             "riskrelay_dlq_records", "Records sent to the DLQ", ["reason"], registry=r
         )
         self.in_flight = Gauge("riskrelay_events_in_flight", "Events being processed", registry=r)
+        self.uncommitted = Gauge(
+            "riskrelay_events_uncommitted",
+            "Events processed whose outputs wait for the next transaction",
+            registry=r,
+        )
         # -- providers ---------------------------------------------------------------
         self.deliveries = Counter(
             "riskrelay_provider_deliveries",

@@ -416,9 +416,9 @@ class WorkerSettings(BaseSettings):
 
     group_id: str = "riskrelay-worker"
     instance_id: str | None = None
-    batch_size: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=100, ge=1)
     poll_timeout_s: float = Field(default=0.1, gt=0)
-    max_in_flight: int = Field(default=5_000, ge=1)
+    max_in_flight: int = Field(default=3_000, ge=1)
     commit_interval_s: float = Field(default=0.2, gt=0)
     shutdown_timeout_s: float = Field(default=20.0, ge=0)
     revoke_timeout_s: float = Field(default=10.0, ge=0)
@@ -458,7 +458,7 @@ class EnrichSettings(BaseSettings):
     max_countries: int = Field(default=10, ge=1)
     max_kind_events: int = Field(default=100, ge=1)
     max_applied: int = Field(default=4, ge=1)
-    profile_cache: int = Field(default=4096, ge=0)
+    profile_cache: int = Field(default=1024, ge=0)
     """Subject profiles kept decoded in memory (the most recently used)."""
 
     @field_validator("pii_hmac_key")

@@ -241,14 +241,18 @@ class Worker:
         at = position(message)
         if (at.topic, at.partition) in self._owned:
             self._tracker.progress(at.topic, at.partition).finished(at.offset)
+            self._checkpoint.finished()
 
     # -- backpressure ----------------------------------------------------------------
 
     def _apply_backpressure(self) -> int:
-        """Pause at the in-flight bound, resume below half of it; return free capacity."""
+        """Pause at the in-flight bound, resume below half of it; return free capacity.
+        Finished events count until their transaction commits (``Checkpoint.uncommitted``)."""
         limit = self._settings.worker.max_in_flight
-        accepted = self._scheduler.accepted
-        self._metrics.in_flight.set(accepted)
+        uncommitted = self._checkpoint.uncommitted
+        self._metrics.in_flight.set(self._scheduler.accepted)
+        self._metrics.uncommitted.set(uncommitted)
+        accepted = self._scheduler.accepted + uncommitted
         assignment = self._consumer.assignment()
         if not self._paused and accepted >= limit and assignment:
             self._consumer.pause(assignment)

@@ -29,6 +29,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "riskrelay_events_emitted": ("counter", {"topic", "family", "kind"}),
     "riskrelay_events_skipped": ("counter", set()),
     "riskrelay_events_in_flight": ("gauge", set()),
+    "riskrelay_events_uncommitted": ("gauge", set()),
     "riskrelay_dlq_records": ("counter", {"reason"}),
     "riskrelay_provider_requests": ("counter", {"provider", "endpoint", "status_class"}),
     "riskrelay_provider_request_seconds": ("histogram", {"provider"}),

@@ -39,8 +39,8 @@ class BenchOptions:
     backlog: int = 20_000
     broker: BrokerChoice = "noida"
     backlog_broker: BacklogBrokerChoice = "auto"
-    max_in_flight: int = 5_000
-    concurrency: int = 512
+    max_in_flight: int = 3_000
+    concurrency: int = 256
     pace: float = 0.6
     paced_s: float = 5.0
     rss_window_s: float = 20.0

@@ -187,10 +187,10 @@ def bench_worker(
             help="backlog phase broker: auto (tansu above 100k events on noida), same, noida, tansu"
         ),
     ] = "auto",
-    max_in_flight: Annotated[int, typer.Option(help="RISKRELAY_WORKER_MAX_IN_FLIGHT")] = 5_000,
+    max_in_flight: Annotated[int, typer.Option(help="RISKRELAY_WORKER_MAX_IN_FLIGHT")] = 3_000,
     concurrency: Annotated[
         int, typer.Option(help="RISKRELAY_UNIT21_MAX_CONCURRENCY of the worker")
-    ] = 512,
+    ] = 256,
     pace: Annotated[
         float, typer.Option(help="latency runs publish at this share of measured throughput")
     ] = 0.6,

@@ -148,7 +148,7 @@ class ProfileTable:
     decode and an encode. Profiles changed since the last flush are kept whatever the
     cache size: they are at most the events of one commit interval."""
 
-    def __init__(self, store: BytesStore, cache_size: int = 4096) -> None:
+    def __init__(self, store: BytesStore, cache_size: int = 1024) -> None:
         self._store = store
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[int, str], AvroRecord] = OrderedDict()

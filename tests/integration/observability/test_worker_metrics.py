@@ -115,6 +115,7 @@ def test_a_worker_run_moves_the_counters(
     assert len(lag) == 3 * len(Family), lag  # one per assigned partition
     wait_for(lambda: total(worker, "riskrelay_consumer_lag_records") == 0, 20, "everything read")
     wait_for(lambda: total(worker, "riskrelay_events_in_flight") == 0, 10, "nothing in flight")
+    wait_for(lambda: total(worker, "riskrelay_events_uncommitted") == 0, 10, "all committed")
     assert total(worker, "riskrelay_paused_partitions") == 0
     assert total(worker, "riskrelay_state_store_records", store="event_state") >= CREATES
     assert total(worker, "riskrelay_state_store_bytes", store="event_state") > 0
