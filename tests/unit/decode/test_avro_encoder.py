@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import struct
-from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
@@ -14,16 +13,10 @@ from confluent_kafka.schema_registry import Schema
 from riskrelay.decode.avro import AvroDecoder, AvroEncoder
 from riskrelay.dev.demo import demo_stream
 from riskrelay.enrich.profile import ProfileLimits, updated
-from riskrelay.enrich.profile_stage import EnrichmentStage, ProfileStage
-from riskrelay.enrich.stateless import EnrichOptions
-from riskrelay.kafka.collector import RecordCollector
 from riskrelay.models import SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.schemas import parsed_schema
-from riskrelay.state.profiles import ProfileTable
-from riskrelay.state.store import MemoryBytesStore
-
-WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+from tests.fixtures.enrichment import WHEN, memory_enrichment
 
 
 class Registry:
@@ -48,16 +41,7 @@ def fastavro_bytes(name: str, record: dict[str, Any]) -> bytes:
 
 
 def enriched_events() -> list[dict[str, Any]]:
-    stage = EnrichmentStage(
-        EnrichOptions(),
-        ProfileStage(
-            ProfileTable(MemoryBytesStore()),
-            ProfileLimits(),
-            RecordCollector({}),
-            "p",
-            lambda: WHEN,
-        ),
-    )
+    stage = memory_enrichment()
     return [
         stage.apply(
             {

@@ -18,17 +18,10 @@ from riskrelay.dev.demo import (
     lifecycle_event,
     payment_event,
 )
-from riskrelay.enrich.profile import ProfileLimits
-from riskrelay.enrich.profile_stage import EnrichmentStage, ProfileStage
-from riskrelay.enrich.stateless import EnrichOptions
-from riskrelay.kafka.collector import RecordCollector
 from riskrelay.models import Family, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.schemas import SCHEMA_NAMES, parsed_schema, union_hints, with_union_hints
-from riskrelay.state.profiles import ProfileTable
-from riskrelay.state.store import MemoryBytesStore
-
-WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+from tests.fixtures.enrichment import WHEN, memory_enrichment
 
 
 def _encode(schema: Any, record: Any) -> bytes:
@@ -88,16 +81,7 @@ def test_hints_name_the_timestamp_branches_and_no_other_primitive() -> None:
 def _enriched_bodies() -> list[dict[str, Any]]:
     """Real enriched events: the stateless signals and the subject profile's, over one
     subject's history (first sighting, then sessions, failures, payments)."""
-    stage = EnrichmentStage(
-        EnrichOptions(),
-        ProfileStage(
-            ProfileTable(MemoryBytesStore()),
-            ProfileLimits(),
-            RecordCollector({}),
-            "profiles",
-            lambda: WHEN,
-        ),
-    )
+    stage = memory_enrichment()
     return [stage.apply(body, 0) for body in _bodies()]
 
 

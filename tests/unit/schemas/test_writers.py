@@ -16,10 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskrelay.dev.demo import demo_stream
-from riskrelay.enrich.profile import ProfileLimits
-from riskrelay.enrich.profile_stage import EnrichmentStage, ProfileStage
 from riskrelay.enrich.stateless import EnrichOptions
-from riskrelay.kafka.collector import RecordCollector
 from riskrelay.models import SourcePosition
 from riskrelay.normalize import normalize, without_secrets
 from riskrelay.schemas import SCHEMA_NAMES, parsed_schema, schema_text
@@ -32,10 +29,9 @@ from riskrelay.schemas.writers import (
     record_writer,
     signals_bytes,
 )
-from riskrelay.state.profiles import ProfileTable, signals_record
-from riskrelay.state.store import MemoryBytesStore
+from riskrelay.state.profiles import signals_record
+from tests.fixtures.enrichment import WHEN, memory_enrichment
 
-WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 KEY = b"analytics-key-0123456789abcdef"
 WRITER = NormalizedWriter()
 
@@ -55,16 +51,7 @@ def assert_written_like_fastavro(record: dict[str, Any]) -> None:
 def enriched_stream(options: EnrichOptions, count: int = 240) -> list[dict[str, Any]]:
     """The demo traffic through the enrichment stage (30 subjects, eight events each),
     as the normalized topic gets it."""
-    stage = EnrichmentStage(
-        options,
-        ProfileStage(
-            ProfileTable(MemoryBytesStore()),
-            ProfileLimits(),
-            RecordCollector({}),
-            "profiles",
-            lambda: WHEN,
-        ),
-    )
+    stage = memory_enrichment(options)
     bodies = []
     for offset, (family, record) in enumerate(demo_stream(count, seed=5)):
         body = normalize(family, record, SourcePosition("t", 0, offset), WHEN).body
