@@ -36,7 +36,8 @@ def clean_email(value: str) -> str:
     return value.strip().lower()
 
 
-def _email_signal(value: str) -> EmailSignal:
+@lru_cache(maxsize=_CACHE_SIZE)
+def email_signal(value: str) -> EmailSignal:
     """Memoized like the other per-subject signals: a subject sends the same address
     again and again."""
     email = clean_email(value)
@@ -45,11 +46,9 @@ def _email_signal(value: str) -> EmailSignal:
     return EmailSignal(valid, domain if at and domain else None)
 
 
-email_signal = lru_cache(maxsize=_CACHE_SIZE)(_email_signal)
-
-
 @lru_cache(maxsize=_CACHE_SIZE)
 def email_record(value: str) -> FrozenRecord:
     """The enrichment's ``email`` record of ``value``, shared read-only by the events
-    that carry the address (as ``phone_record``)."""
-    return FrozenRecord(_email_signal(value).as_record())
+    that carry the address (as ``phone_record``). Built from the memoized signal that the
+    providers' checks read too, so an address is looked at once."""
+    return FrozenRecord(email_signal(value).as_record())

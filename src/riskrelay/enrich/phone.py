@@ -37,7 +37,8 @@ def is_region(code: str | None) -> bool:
     return code is not None and code in phonenumbers.SUPPORTED_REGIONS
 
 
-def _parse_phone(raw: str, region: str | None) -> PhoneSignal:
+@lru_cache(maxsize=_CACHE_SIZE)
+def parse_phone(raw: str, region: str | None) -> PhoneSignal:
     """``raw`` parsed as written in ``region`` when it has no ``+`` country code; an
     unparsable or invalid number comes back ``valid=False``, never as an exception."""
     if len(raw) > _MAX_LENGTH:
@@ -52,13 +53,11 @@ def _parse_phone(raw: str, region: str | None) -> PhoneSignal:
     return PhoneSignal(raw, e164, True, phonenumbers.region_code_for_number(number))
 
 
-parse_phone = lru_cache(maxsize=_CACHE_SIZE)(_parse_phone)
-
-
 @lru_cache(maxsize=_CACHE_SIZE)
 def phone_record(raw: str, region: str | None) -> FrozenRecord:
     """The enrichment's ``phone`` record of ``raw`` (``parse_phone``'s signal), one per
     number and region: the events that carry it share it, read-only, and the normalized
     writer keeps its Avro bytes on it (a record built per event cost ~0.3 µs, and its
-    bytes a lookup by value)."""
-    return FrozenRecord(_parse_phone(raw, region).as_record())
+    bytes a lookup by value). Built from ``parse_phone``'s memo, which the providers'
+    checks read too, so a number is parsed once."""
+    return FrozenRecord(parse_phone(raw, region).as_record())
