@@ -249,10 +249,10 @@ class Worker:
         """Pause at the in-flight bound, resume below half of it; return free capacity.
         Finished events count until their transaction commits (``Checkpoint.uncommitted``)."""
         limit = self._settings.worker.max_in_flight
-        uncommitted = self._checkpoint.uncommitted
-        self._metrics.in_flight.set(self._scheduler.accepted)
+        in_flight, uncommitted = self._scheduler.accepted, self._checkpoint.uncommitted
+        self._metrics.in_flight.set(in_flight)
         self._metrics.uncommitted.set(uncommitted)
-        accepted = self._scheduler.accepted + uncommitted
+        accepted = in_flight + uncommitted
         assignment = self._consumer.assignment()
         if not self._paused and accepted >= limit and assignment:
             self._consumer.pause(assignment)
