@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 
-import fastavro
 import pytest
 
 from riskrelay.kafka.collector import OutputRecord
 from riskrelay.models import AvroRecord
 from riskrelay.pipeline import delivery_record
-from riskrelay.schemas import parsed_schema
+from tests.fixtures.avro import avro_round_trip
 
 TOPIC = "risk.deliveries.v1"
 OCCURRED = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -27,12 +25,7 @@ BODY: AvroRecord = {
 def round_trip(record: OutputRecord) -> AvroRecord:
     """The value through the deliveries topic's schema, as the collector encodes it."""
     assert (record.topic, record.partition, record.key) == (TOPIC, 1, "evt-1")
-    schema = parsed_schema("delivery_result")
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, record.value)
-    buffer.seek(0)
-    decoded: AvroRecord = fastavro.schemaless_reader(buffer, schema)
-    return decoded
+    return avro_round_trip("delivery_result", record.value)
 
 
 def test_delivered_record_carries_the_event_version_and_the_call() -> None:

@@ -17,18 +17,15 @@ Avro like every other topic.
 
 from __future__ import annotations
 
-import io
 import marshal
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fastavro
 import orjson
 
 from riskrelay.models import AvroRecord
-from riskrelay.schemas import parsed_schema
 from riskrelay.schemas.binary import FrozenRecord, Unsupported
 from riskrelay.schemas.writers import SIGNAL_FIELDS, SIGNAL_TIMES, signals_bytes
 from riskrelay.state.store import BytesStore
@@ -46,23 +43,6 @@ def to_ms(when: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=ms)
-
-
-class ProfileCodec:
-    """Avro body of a profile, without the wire-format header (local storage only)."""
-
-    def __init__(self) -> None:
-        self._schema = parsed_schema("profile")
-
-    def encode(self, profile: AvroRecord) -> bytes:
-        buffer = io.BytesIO()
-        fastavro.schemaless_writer(buffer, self._schema, profile)
-        return buffer.getvalue()
-
-    def decode(self, body: bytes) -> AvroRecord:
-        record = fastavro.schemaless_reader(io.BytesIO(body), self._schema, None)
-        assert isinstance(record, dict)
-        return record
 
 
 def signals_record(values: list[Any]) -> AvroRecord:

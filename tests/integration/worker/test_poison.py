@@ -3,33 +3,25 @@ stops, every good event is delivered, every bad record is in the DLQ with its by
 
 from __future__ import annotations
 
-import io
 import random
 import struct
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import fastavro
 import pytest
 
 from riskrelay.dev.demo import lifecycle_event
 from riskrelay.models import Family
 from riskrelay.sandbox.server import SandboxThread
-from riskrelay.schemas import parsed_schema
 from riskrelay.sdk.producer import EventProducer
 from riskrelay.settings import Settings
+from tests.fixtures.avro import avro_bytes
 from tests.fixtures.pipeline import WorkerProcess, read_topic, wait_for
 from tests.integration.worker.streams import delivered_ids
 
 BAD = 10_000
 GOOD = 2_000
-
-
-def avro_body(event: dict[str, object]) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, parsed_schema("lifecycle"), event)
-    return buffer.getvalue()
 
 
 def bad_record(rng: random.Random, schema_id: int, n: int) -> tuple[str, bytes]:
@@ -39,24 +31,24 @@ def bad_record(rng: random.Random, schema_id: int, n: int) -> tuple[str, bytes]:
     kind = n % 8
     if kind == 0:
         return "undecodable", rng.randbytes(rng.randint(0, 40))[:4]  # shorter than a header
-    if kind == 1:
-        return "undecodable", struct.pack(">bI", 1, schema_id) + avro_body(event)  # magic 1
+    if kind == 1:  # magic byte 1
+        return "undecodable", struct.pack(">bI", 1, schema_id) + avro_bytes("lifecycle", event)
     if kind == 2:
-        return "unknown_schema", struct.pack(">bI", 0, 900_000 + n) + avro_body(event)
+        return "unknown_schema", struct.pack(">bI", 0, 900_000 + n) + avro_bytes("lifecycle", event)
     if kind == 3:
-        body = avro_body(event)
+        body = avro_bytes("lifecycle", event)
         return "undecodable", header + body[: len(body) // 3]  # truncated
     if kind == 4:
-        return "undecodable", header + avro_body(event) + b"\x00\x01trailing"
+        return "undecodable", header + avro_bytes("lifecycle", event) + b"\x00\x01trailing"
     if kind == 5:  # a session that starts after its event (a malformed e-mail is kept)
         started = event["occurred_at"] + timedelta(minutes=5)
         event["session"] = {**event["session"], "session_started_at": started}
-        return "invalid_field", header + avro_body(event)
+        return "invalid_field", header + avro_bytes("lifecycle", event)
     if kind == 6:
         event["user"] = {**event["user"], "risk_score": 250}
-        return "invalid_field", header + avro_body(event)
+        return "invalid_field", header + avro_bytes("lifecycle", event)
     event["event_type"] = "BUYER_CHALLENGE"  # without its challenge block
-    return "invalid_field", header + avro_body(event)
+    return "invalid_field", header + avro_bytes("lifecycle", event)
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ fastavro's; decoded back, the record."""
 
 from __future__ import annotations
 
-import io
 import struct
 from typing import Any
 
-import fastavro
 from confluent_kafka.schema_registry import Schema
 
 from riskrelay.decode.avro import AvroDecoder, AvroEncoder
@@ -15,7 +13,7 @@ from riskrelay.dev.demo import demo_stream
 from riskrelay.enrich.profile import ProfileLimits, updated
 from riskrelay.models import SourcePosition
 from riskrelay.normalize import normalize
-from riskrelay.schemas import parsed_schema
+from tests.fixtures.avro import avro_bytes
 from tests.fixtures.enrichment import WHEN, memory_enrichment
 
 
@@ -32,12 +30,6 @@ class Registry:
 
     def get_schema(self, schema_id: int) -> Schema:
         return self.schemas[schema_id]
-
-
-def fastavro_bytes(name: str, record: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, parsed_schema(name), record)
-    return buffer.getvalue()
 
 
 def enriched_events() -> list[dict[str, Any]]:
@@ -62,7 +54,7 @@ def test_normalized_events_are_the_header_then_fastavros_bytes() -> None:
     for event in enriched_events():
         data = encoder.encode(event)
         assert data[:5] == struct.pack(">bI", 0, encoder.schema_id)
-        assert data[5:] == fastavro_bytes("normalized", event)
+        assert data[5:] == avro_bytes("normalized", event)
         assert decoder.decode(data)["profile"] == event["profile"]
 
 
@@ -71,4 +63,4 @@ def test_profiles_are_the_header_then_fastavros_bytes() -> None:
     profile = None
     for event in enriched_events()[:8]:
         profile = updated(profile, event, ProfileLimits(), now_ms=1)
-        assert encoder.encode(profile)[5:] == fastavro_bytes("profile", profile)
+        assert encoder.encode(profile)[5:] == avro_bytes("profile", profile)

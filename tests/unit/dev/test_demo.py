@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import io
 import random
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import fastavro
 import pytest
 from fastavro.validation import validate
 
@@ -20,6 +18,7 @@ from riskrelay.dev.demo import (
 )
 from riskrelay.normalize.money import to_major
 from riskrelay.schemas import parsed_schema
+from tests.fixtures.avro import avro_round_trip
 
 WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -31,10 +30,7 @@ def test_demo_covers_every_kind_and_is_valid_avro() -> None:
     assert set(kinds) == set(LIFECYCLE_KINDS)
     schema = parsed_schema("lifecycle")
     for event in events:
-        buffer = io.BytesIO()
-        fastavro.schemaless_writer(buffer, schema, event)
-        buffer.seek(0)
-        assert fastavro.schemaless_reader(buffer, schema)["event_id"] == event["event_id"]
+        assert avro_round_trip(schema, event)["event_id"] == event["event_id"]
 
 
 def test_each_subject_signs_up_first_and_updates_follow_their_create() -> None:

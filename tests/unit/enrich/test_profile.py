@@ -4,12 +4,10 @@ windows slide, what bounds hold, and that applying is idempotent and order-toler
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +22,8 @@ from riskrelay.enrich.profile import (
 from riskrelay.models import AvroRecord
 from riskrelay.schemas import parsed_schema
 from riskrelay.schemas.binary import FrozenRecord
-from riskrelay.state.profiles import ProfileCodec, SignalsCodec, to_ms
+from riskrelay.state.profiles import SignalsCodec, to_ms
+from tests.fixtures.avro import avro_bytes, avro_round_trip
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LIMITS = ProfileLimits()
@@ -101,12 +100,6 @@ def signals_schema() -> Any:
     normalized = parsed_schema("normalized")
     profile = next(f for f in normalized["fields"] if f["name"] == "profile")
     return next(branch for branch in profile["type"] if isinstance(branch, dict))
-
-
-def encodes(record: AvroRecord, schema: Any) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, record)
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------ the scripted history
@@ -198,11 +191,10 @@ def test_signals_and_profiles_fit_their_avro_schemas() -> None:
     got, profile = run(scripted_history())
     schema = signals_schema()
     for one in got:
-        encodes(one, schema)
+        avro_bytes(schema, one)
         assert CODEC.decode(CODEC.encode(one)) == one
     assert profile is not None
-    codec = ProfileCodec()
-    assert codec.decode(codec.encode(profile)) == profile
+    assert avro_round_trip("profile", profile) == profile
 
 
 def test_signals_carry_their_own_avro_bytes_and_do_not_change() -> None:
@@ -213,7 +205,7 @@ def test_signals_carry_their_own_avro_bytes_and_do_not_change() -> None:
     schema = signals_schema()
     for one in got:
         assert isinstance(one, FrozenRecord)
-        assert one.avro == b"\x02" + encodes(dict(one), schema)
+        assert one.avro == b"\x02" + avro_bytes(schema, dict(one))
         restored = CODEC.decode(CODEC.encode(one))
         assert isinstance(restored, FrozenRecord)
         assert restored.avro == one.avro
@@ -499,9 +491,8 @@ def test_any_history_keeps_the_profile_consistent_and_bounded(
     ]
     got, profile = run(bodies, limits)
     schema = signals_schema()
-    codec = ProfileCodec()
     for one in got:
-        encodes(one, schema)
+        avro_bytes(schema, one)
         assert one["failed_sign_ins_1h"] <= one["failed_sign_ins_24h"]
         assert one["velocity_1h"] >= 1
         days = one["days_since_registration"]
@@ -509,7 +500,7 @@ def test_any_history_keeps_the_profile_consistent_and_bounded(
     if profile is None:
         assert not bodies
         return
-    assert codec.decode(codec.encode(profile)) == profile
+    assert avro_round_trip("profile", profile) == profile
     assert len(profile["failed_sign_ins"]) <= 4
     assert profile["failed_sign_ins"] == sorted(profile["failed_sign_ins"])
     assert len(profile["devices"]) <= 2

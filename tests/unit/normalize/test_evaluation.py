@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import io
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fastavro
 import pytest
 from fastavro.validation import validate
 
@@ -15,6 +13,7 @@ from riskrelay.models import Family, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.normalize.evaluation import DETAIL_FIELDS
 from riskrelay.schemas import parsed_schema
+from tests.fixtures.avro import avro_round_trip
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SOURCE = SourcePosition("risk.evaluation.v1", 0, 3)
@@ -34,10 +33,7 @@ def round_trip(body: dict[str, Any]) -> dict[str, Any]:
     schema = parsed_schema("normalized")
     full = {**body, "version": 1, "operation": "UPDATE"}
     validate(full, schema, strict=True)
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, full)
-    buffer.seek(0)
-    result: dict[str, Any] = fastavro.schemaless_reader(buffer, schema)
+    result = avro_round_trip(schema, full)
     assert result == full
     return result
 

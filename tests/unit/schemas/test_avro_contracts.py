@@ -20,6 +20,8 @@ import avro.schema
 import fastavro
 import pytest
 
+from tests.fixtures.avro import avro_bytes
+
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 SCHEMA_FILES = sorted(SCHEMA_DIR.glob("*.avsc"))
 NAMESPACE = "riskrelay.v1"
@@ -679,9 +681,7 @@ def assert_contains(actual: Any, expected: Any, path: str = "$") -> None:
 def round_trip(file: str, record: dict[str, Any]) -> None:
     schema = load(file)
     parsed = fastavro.parse_schema(schema)
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, parsed, copy.deepcopy(record))
-    data = buf.getvalue()
+    data = avro_bytes(parsed, copy.deepcopy(record))
 
     back = fastavro.schemaless_reader(io.BytesIO(data), parsed, None)
     assert_contains(back, record)

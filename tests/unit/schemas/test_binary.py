@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import io
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -28,13 +27,7 @@ from riskrelay.schemas.binary import (
     millis,
     string_bytes,
 )
-
-
-def fastavro_bytes(schema: Any, value: Any) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema), value)
-    return buffer.getvalue()
-
+from tests.fixtures.avro import avro_bytes
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 EPOCH_MS = st.integers(-62_135_596_800_000, 253_402_300_799_999)  # datetime's whole range
@@ -50,7 +43,7 @@ EPOCH_MS = st.integers(-62_135_596_800_000, 253_402_300_799_999)  # datetime's w
     )
 )
 def test_longs_are_fastavros(value: int) -> None:
-    assert long_bytes(value) == fastavro_bytes("long", value)
+    assert long_bytes(value) == avro_bytes("long", value)
 
 
 @pytest.mark.parametrize("value", [LONG_MAX + 1, LONG_MIN - 1, 2**80, True, 1.0, "1", None])
@@ -62,7 +55,7 @@ def test_what_is_not_a_long_is_refused(value: Any) -> None:
 @settings(deadline=None)
 @given(st.integers(-(2**31), 2**31 - 1))
 def test_ints_are_fastavros(value: int) -> None:
-    assert int_bytes(value) == fastavro_bytes("int", value)
+    assert int_bytes(value) == avro_bytes("int", value)
 
 
 @pytest.mark.parametrize("value", [2**31, -(2**31) - 1, False])
@@ -75,7 +68,7 @@ def test_ints_out_of_range_are_refused(value: Any) -> None:
 @given(st.text())
 def test_strings_are_fastavros(value: str) -> None:
     try:
-        expected = fastavro_bytes("string", value)
+        expected = avro_bytes("string", value)
     except UnicodeEncodeError:  # a lone surrogate: neither writes it
         with pytest.raises(UnicodeEncodeError):
             string_bytes(value)
@@ -86,7 +79,7 @@ def test_strings_are_fastavros(value: str) -> None:
 @settings(deadline=None)
 @given(st.floats())
 def test_doubles_are_fastavros(value: float) -> None:
-    assert double_bytes(value) == fastavro_bytes("double", value)
+    assert double_bytes(value) == avro_bytes("double", value)
 
 
 def test_a_double_must_be_a_float() -> None:
@@ -107,13 +100,13 @@ MILLIS = {"type": "long", "logicalType": "timestamp-millis"}
     )
 )
 def test_aware_datetimes_are_fastavros_milliseconds(value: datetime) -> None:
-    assert long_bytes(millis(value)) == fastavro_bytes(MILLIS, value)
+    assert long_bytes(millis(value)) == avro_bytes(MILLIS, value)
 
 
 @settings(deadline=None)
 @given(EPOCH_MS)
 def test_epoch_milliseconds_pass_as_they_are(value: int) -> None:
-    assert long_bytes(millis(value)) == fastavro_bytes(MILLIS, value)
+    assert long_bytes(millis(value)) == avro_bytes(MILLIS, value)
 
 
 def test_a_naive_datetime_is_left_to_fastavro() -> None:
@@ -125,7 +118,7 @@ def test_a_naive_datetime_is_left_to_fastavro() -> None:
 @given(st.lists(st.text(max_size=5)))
 def test_arrays_are_one_block_like_fastavros(values: list[str]) -> None:
     values = [value.encode("utf-8", "replace").decode() for value in values]
-    expected = fastavro_bytes({"type": "array", "items": "string"}, values)
+    expected = avro_bytes({"type": "array", "items": "string"}, values)
     assert array_bytes(string_bytes, values) == expected
 
 
@@ -186,7 +179,7 @@ SIGNAL = {
 
 def test_memoized_records_are_written_once_by_value() -> None:
     write = memoized_record(fastavro.parse_schema(SIGNAL), 16)
-    expected = PRESENT + fastavro_bytes(SIGNAL, {"valid": True, "domain": "example.com"})
+    expected = PRESENT + avro_bytes(SIGNAL, {"valid": True, "domain": "example.com"})
     assert write({"valid": True, "domain": "example.com"}) == expected
     assert write({"domain": "example.com", "valid": True}) == expected  # by field, not order
     assert write(None) == NULL

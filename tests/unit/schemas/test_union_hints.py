@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import fastavro
 import pytest
 
 from riskrelay.dev.demo import (
@@ -21,13 +19,8 @@ from riskrelay.dev.demo import (
 from riskrelay.models import Family, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.schemas import SCHEMA_NAMES, parsed_schema, union_hints, with_union_hints
+from tests.fixtures.avro import avro_bytes
 from tests.fixtures.enrichment import WHEN, memory_enrichment
-
-
-def _encode(schema: Any, record: Any) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, record)
-    return buffer.getvalue()
 
 
 def _bodies() -> list[dict[str, Any]]:
@@ -51,7 +44,7 @@ def _bodies() -> list[dict[str, Any]]:
 def test_hinted_normalized_events_encode_to_the_same_bytes(body: dict[str, Any]) -> None:
     schema = parsed_schema("normalized")
     hinted = with_union_hints(body, union_hints(schema))
-    assert _encode(schema, hinted) == _encode(schema, body)
+    assert avro_bytes(schema, hinted) == avro_bytes(schema, body)
     assert isinstance(hinted["session"], tuple)
     assert isinstance(body["session"], dict)  # the caller's record is left alone
 
@@ -95,7 +88,9 @@ def test_hinted_enriched_events_encode_to_the_same_bytes() -> None:
         # write again); as the plain dict of a replayed snapshot they are hinted.
         body = {**enriched, "profile": dict(enriched["profile"])}
         hinted = with_union_hints(body, hints)
-        assert _encode(schema, hinted) == _encode(schema, body) == _encode(schema, enriched)
+        assert (
+            avro_bytes(schema, hinted) == avro_bytes(schema, body) == avro_bytes(schema, enriched)
+        )
         assert hinted["profile"][1]["registered_at"] == ("long", body["profile"]["registered_at"])
         assert isinstance(body["profile"]["registered_at"], datetime)
 
@@ -119,7 +114,7 @@ def test_hinted_timestamps_encode_like_fastavros_own_choice(when: datetime) -> N
         "profile": profile,
         "session": {**body["session"], "session_started_at": when},
     }
-    assert _encode(schema, with_union_hints(changed, union_hints(schema))) == _encode(
+    assert avro_bytes(schema, with_union_hints(changed, union_hints(schema))) == avro_bytes(
         schema, changed
     )
 

@@ -5,12 +5,10 @@ sections, and fastavro itself for whatever the tail does not take."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,22 +28,17 @@ from riskrelay.schemas.writers import (
     signals_bytes,
 )
 from riskrelay.state.profiles import signals_record
+from tests.fixtures.avro import avro_bytes
 from tests.fixtures.enrichment import WHEN, memory_enrichment
 
 KEY = b"analytics-key-0123456789abcdef"
 WRITER = NormalizedWriter()
 
 
-def fastavro_bytes(record: dict[str, Any], name: str = "normalized") -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, parsed_schema(name), record)
-    return buffer.getvalue()
-
-
 def assert_written_like_fastavro(record: dict[str, Any]) -> None:
     """By the hand-written tail (no fallback), to fastavro's bytes."""
     WRITER.tail(record)  # raises where the whole record would go to fastavro
-    assert WRITER(record) == fastavro_bytes(record)
+    assert WRITER(record) == avro_bytes("normalized", record)
 
 
 def enriched_stream(options: EnrichOptions, count: int = 240) -> list[dict[str, Any]]:
@@ -216,7 +209,7 @@ def test_signals_made_with_their_bytes_are_written_like_fastavro(values: tuple[A
     assert signals.avro == signals_bytes(values)
     assert_written_like_fastavro({**BASE, "profile": signals})
     plain = {**BASE, "profile": dict(signals)}
-    assert WRITER(plain) == WRITER({**BASE, "profile": signals}) == fastavro_bytes(plain)
+    assert WRITER(plain) == WRITER({**BASE, "profile": signals}) == avro_bytes("normalized", plain)
 
 
 def test_signals_of_other_types_are_a_plain_dict_for_fastavro() -> None:
@@ -225,7 +218,7 @@ def test_signals_of_other_types_are_a_plain_dict_for_fastavro() -> None:
     signals = signals_record(values)
     assert type(signals) is dict
     record = {**BASE, "profile": signals}
-    assert WRITER(record) == fastavro_bytes(record)
+    assert WRITER(record) == avro_bytes("normalized", record)
 
 
 def signals_record_values() -> tuple[Any, ...]:
