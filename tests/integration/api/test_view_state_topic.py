@@ -4,7 +4,6 @@ rebuilding when the checkpoint is not this topic's, following, and retention."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry import Schema
@@ -27,6 +25,7 @@ from riskrelay.settings import ApiSettings, RegistrySettings, Settings
 from riskrelay.state.snapshot import delivery_entry, public_view, with_completed, with_pending
 from riskrelay.state.view import FOLLOW_IDLE_S, StateView
 from riskrelay.state.view_store import RocksViewStore, TopicIdentity
+from tests.fixtures.avro import avro_bytes
 from tests.fixtures.pipeline import wait_for
 
 
@@ -303,12 +302,8 @@ def test_a_snapshot_written_with_another_schema_version_is_resolved(
     schema_id = topic.client.register_schema(
         subject_for(topic.name), Schema(json.dumps(evolved), "AVRO")
     )
-    buffer = io.BytesIO()
-    buffer.write(b"\x00" + schema_id.to_bytes(4, "big"))
-    fastavro.schemaless_writer(
-        buffer, fastavro.parse_schema(evolved), {**snapshot("evt-new"), "region": "us"}
-    )
-    topic.send_raw("evt-new", buffer.getvalue())
+    body = avro_bytes(evolved, {**snapshot("evt-new"), "region": "us"})
+    topic.send_raw("evt-new", b"\x00" + schema_id.to_bytes(4, "big") + body)
     topic.send(snapshot("evt-old"))
     topic.flush()
 

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import io
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import fastavro
 import pytest
 from fastavro.validation import validate
 
@@ -14,6 +12,7 @@ from riskrelay.errors import ValidationError
 from riskrelay.models import Family, Operation, SourcePosition
 from riskrelay.normalize import normalize
 from riskrelay.schemas import parsed_schema
+from tests.fixtures.avro import avro_round_trip
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SOURCE = SourcePosition("risk.payment.v1", 1, 7)
@@ -55,10 +54,7 @@ def round_trip(body: dict[str, Any]) -> dict[str, Any]:
     schema = parsed_schema("normalized")
     full = {**body, "version": 1, "operation": "CREATE"}
     validate(full, schema, strict=True)
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, full)
-    buffer.seek(0)
-    result: dict[str, Any] = fastavro.schemaless_reader(buffer, schema)
+    result = avro_round_trip(schema, full)
     assert result == full
     return result
 
