@@ -46,7 +46,7 @@ def test_dev_demo_runs_the_stack_and_prints_the_summary(tmp_path: Path) -> None:
     assert summary == {
         "consumed": 302,
         "normalized": 300,
-        "delivered": {"coinflow": 158, "dataspike": 80, "stripe": 90, "unit21": 300},
+        "delivered": {"coinflow": 168, "dataspike": 68, "stripe": 78, "unit21": 300},
         "dlq": 2,
     }
     assert "api         http://127.0.0.1:" in result.stderr  # URLs go to stderr with --json

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -269,7 +270,7 @@ def bench_messages(
     offsets = [0] * PARTITIONS
     messages = []
     for family, event in demo_stream(count, seed=11):
-        partition = hash(event["subject_id"]) % PARTITIONS
+        partition = zlib.crc32(event["subject_id"].encode()) % PARTITIONS
         topic = pipeline.topics.family_topic(family.value)
         messages.append((topic, partition, offsets[partition], encoders[family].encode(event)))
         offsets[partition] += 1
@@ -327,7 +328,7 @@ def cpu_phase(stack: BenchStack, progress: Progress) -> CpuResult:
     from riskrelay.worker import ADAPTERS
 
     options = stack.options
-    rounds = 3
+    rounds = 5
     task = progress.add_task(
         f"CPU pipeline: {options.cpu_events:,} events, enrichment on and off", total=2 * rounds
     )

@@ -44,6 +44,10 @@ _AGENTS = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/125.0.0.0 Mobile Safari/537.36",
 )
+SESSION_HOURS = 4
+_SESSION_SECONDS = SESSION_HOURS * 3600
+_NETWORKS = ("198.51.100", "203.0.113")
+"""Documentation address ranges (RFC 5737): no real host, no IP country."""
 _CHALLENGES = ("EMAIL_LINK", "SMS_2FA", "TOTP", "KYC", "CAPTCHA", "THREE_DS")
 _OUTCOMES = ("PASSED", "PASSED", "PASSED", "FAILED", "ABANDONED")
 
@@ -52,8 +56,6 @@ def lifecycle_event(
     rng: random.Random, subject_id: str, event_type: str, when: datetime
 ) -> AvroRecord:
     """One valid lifecycle event of ``event_type`` for ``subject_id``."""
-    n = subject_id.rsplit("-", 1)[-1]
-    country = _COUNTRIES[hash(subject_id) % len(_COUNTRIES)]
     event: AvroRecord = {
         "event_id": f"evt-{uuid.UUID(int=rng.getrandbits(128))}",
         "event_type": event_type,
@@ -61,24 +63,8 @@ def lifecycle_event(
         "upsert_on_conflict": False,
         "subject_id": subject_id,
         "occurred_at": when,
-        "user": {
-            "username": f"user{n}",
-            "email": f"User{n}@Example.com",
-            "phone": f"+1 415 555 {int(n) % 10000:04d}" if n.isdigit() else None,
-            "first_name": "Demo",
-            "last_name": f"User{n}",
-            "date_of_birth": None,
-            "country": country,
-            "risk_score": rng.randint(0, 100),
-        },
-        "session": {
-            "session_id": f"sess-{rng.getrandbits(48):012x}",
-            "session_started_at": when - timedelta(seconds=rng.randint(0, 7200)),
-            "ip_address": f"203.0.113.{rng.randint(1, 254)}",
-            "user_agent": rng.choice(_AGENTS),
-            "device_id": f"dev-{rng.getrandbits(32):08x}",
-            "client_fingerprint": f"fp-{rng.getrandbits(64):016x}",
-        },
+        "user": _user_info(rng, subject_id),
+        "session": _session_context(rng, subject_id, when),
         "address": None,
         "challenge": None,
         "failure_reason": None,
@@ -243,14 +229,23 @@ def _user_info(rng: random.Random, subject_id: str) -> AvroRecord:
     }
 
 
-def _session_context(rng: random.Random, when: datetime) -> AvroRecord:
+def _session_context(rng: random.Random, subject_id: str, when: datetime) -> AvroRecord:
+    """The subject's session at ``when``: on its usual device most of the time, now and
+    then on its other one, each device with its own IP address, browser and fingerprint;
+    a session lasts until the next ``SESSION_HOURS`` boundary, so a subject's events close
+    together share it. Real users keep their devices: a new device and IP address on every
+    event would make every event look like an account takeover to the profile (and give
+    it twenty recent devices to remember per subject)."""
+    device = 0 if rng.random() < 0.85 else 1
+    tag = zlib.crc32(f"{subject_id}/{device}".encode())
+    period = int(when.timestamp()) // _SESSION_SECONDS
     return {
-        "session_id": f"sess-{_hex(rng, 12)}",
-        "session_started_at": when - timedelta(seconds=rng.randint(0, 7200)),
-        "ip_address": f"198.51.100.{rng.randint(1, 254)}",
-        "user_agent": rng.choice(_AGENTS),
-        "device_id": f"dev-{_hex(rng, 8)}",
-        "client_fingerprint": f"fp-{_hex(rng, 16)}",
+        "session_id": f"sess-{tag:08x}{period & 0xFFFF:04x}",
+        "session_started_at": datetime.fromtimestamp(period * _SESSION_SECONDS, UTC),
+        "ip_address": f"{_NETWORKS[tag & 1]}.{tag % 254 + 1}",
+        "user_agent": _AGENTS[tag % len(_AGENTS)],
+        "device_id": f"dev-{tag:08x}",
+        "client_fingerprint": f"fp-{tag:08x}{zlib.crc32(tag.to_bytes(4, 'big')):08x}",
     }
 
 
@@ -368,7 +363,7 @@ def payment_event(
         "subject_id": subject_id,
         "occurred_at": when,
         "user": user,
-        "session": _session_context(rng, when),
+        "session": _session_context(rng, subject_id, when),
         "payment_id": payment_id or f"pay-{_hex(rng, 16)}",
         "status": rng.choice(("succeeded", "succeeded", "succeeded", "pending", "failed")),
         "amount": amount,
@@ -427,7 +422,7 @@ def evaluation_event(
         "subject_id": subject_id,
         "occurred_at": when,
         "user": _user_info(rng, subject_id),
-        "session": _session_context(rng, when),
+        "session": _session_context(rng, subject_id, when),
         "payment_id": payment_id,
         "dispute": None,
         "early_fraud_warning": None,

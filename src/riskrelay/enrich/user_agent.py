@@ -93,23 +93,23 @@ _UNKNOWN = UserAgentSignal(None, None, None, None, None, None, "other", False)
 
 
 class UserAgentParser:
-    """Loads the uap-core rules once; ``parse`` is memoized per instance."""
+    """Loads the uap-core rules once; ``parse_record``, what the enrichment asks for, is
+    memoized per instance (``parse`` is not: one cache per parser is enough)."""
 
     def __init__(self, cache_size: int = _CACHE_SIZE) -> None:
         fast = RegexResolver is not None or Re2Resolver is not None
         matchers = load_lazy_builtins() if fast else load_builtins()
         self._parser = Parser(BestAvailableResolver(matchers))
-        self.parse = lru_cache(maxsize=cache_size)(self._parse)
         self.parse_record = lru_cache(maxsize=cache_size)(self._parse_record)
 
     def _parse_record(self, raw: str) -> tuple[FrozenRecord, bool]:
         """The enrichment's ``user_agent`` record of ``raw`` and whether ua-parser knew
         it, the record shared read-only by the events that carry the user agent (as
         ``phone.phone_record``)."""
-        signal = self._parse(raw)
+        signal = self.parse(raw)
         return FrozenRecord(signal.as_record()), signal.known
 
-    def _parse(self, raw: str) -> UserAgentSignal:
+    def parse(self, raw: str) -> UserAgentSignal:
         if not raw.strip() or len(raw) > _MAX_LENGTH:
             return _UNKNOWN
         result = self._parser.parse(raw)

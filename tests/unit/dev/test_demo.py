@@ -13,6 +13,7 @@ from riskrelay.dev.demo import (
     LIFECYCLE_KINDS,
     PAYMENT_KINDS,
     demo_events,
+    demo_stream,
     evaluation_event,
     payment_event,
 )
@@ -21,6 +22,34 @@ from riskrelay.schemas import parsed_schema
 from tests.fixtures.avro import avro_round_trip
 
 WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def test_subjects_keep_their_devices_and_country_like_real_users() -> None:
+    """One or two devices per subject, each with one IP address, browser and fingerprint;
+    consecutive events share a session; lifecycle and payment events agree on the
+    user's country. (Until 2026-11-22 every event came from a new device and IP.)"""
+    devices: dict[str, set[tuple[str, str, str, str]]] = {}
+    sessions: Counter[str] = Counter()
+    countries: dict[str, set[str]] = {}
+    for _, event in demo_stream(2_000, seed=3):
+        subject, session = event["subject_id"], event["session"]
+        if session is None:
+            continue
+        devices.setdefault(subject, set()).add(
+            (
+                session["device_id"],
+                session["ip_address"],
+                session["user_agent"],
+                session["client_fingerprint"],
+            )
+        )
+        sessions[session["session_id"]] += 1
+        assert session["session_started_at"] <= event["occurred_at"]
+        countries.setdefault(subject, set()).add(event["user"]["country"])
+    assert max(len(seen) for seen in devices.values()) == 2
+    assert min(len(seen) for seen in devices.values()) == 1
+    assert max(sessions.values()) > 1
+    assert all(len(seen) == 1 for seen in countries.values())
 
 
 def test_demo_covers_every_kind_and_is_valid_avro() -> None:

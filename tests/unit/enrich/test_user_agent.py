@@ -118,11 +118,11 @@ def test_unrecognized_agents_are_unknown(parser: UserAgentParser, agent: str) ->
     }
 
 
-def test_results_are_memoized_per_parser() -> None:
+def test_records_are_memoized_per_parser() -> None:
     parser = UserAgentParser(cache_size=4)
-    first = parser.parse(IPHONE)
-    assert parser.parse(IPHONE) is first
-    assert parser.parse.cache_info().hits == 1
+    first = parser.parse_record(IPHONE)
+    assert parser.parse_record(IPHONE) is first
+    assert parser.parse_record.cache_info().hits == 1
     assert default_parser() is default_parser()
 
 
