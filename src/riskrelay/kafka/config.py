@@ -138,7 +138,8 @@ def producer_config(
 def consumer_config(
     bootstrap: str, group_id: str, kafka: KafkaSettings, /, **overrides: Any
 ) -> ClientConfig:
-    """Manual commits, read_committed, and settings that stop an idle consumer spinning."""
+    """Manual commits, read_committed, settings that stop an idle consumer spinning, and
+    fetches sized for the worker's memory budget."""
     return client_config(
         bootstrap,
         kafka,
@@ -151,6 +152,11 @@ def consumer_config(
             "fetch.wait.max.ms": 100,
             "fetch.queue.backoff.ms": 5,
             "queued.max.messages.kbytes": 2048,
+            # What one fetch may bring (librdkafka's defaults: 50 MB, 1 MB a partition),
+            # held in memory until consumed: ~3,000 events' worth is plenty for a worker
+            # that handles a few thousand a second, and a backlog stays on the broker.
+            "fetch.max.bytes": 4 * 1024 * 1024,
+            "max.partition.fetch.bytes": 256 * 1024,
             **overrides,
         },
     )

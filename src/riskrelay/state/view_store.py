@@ -29,7 +29,10 @@ import orjson
 import rocksdict
 
 from riskrelay.errors import ConfigError
-from riskrelay.state.store import MEMTABLE_BYTES
+
+MEMTABLE_BYTES = 8 * 1024 * 1024
+"""Twice the worker's (``state.store``): the API has one store to rebuild fast, the worker
+three within its memory budget."""
 
 # One write: (event id, snapshot body or None to remove it, its time in epoch ms).
 Change = tuple[str, bytes | None, int]
@@ -261,7 +264,7 @@ class RocksViewStore:
 
 def _options(bloom: bool = False) -> rocksdict.Options:
     options = rocksdict.Options(raw_mode=True)
-    # As the worker's store: memtables capped, the process keeps its memory for serving.
+    # Memtables capped, as in the worker's stores: the process keeps its memory for serving.
     options.set_write_buffer_size(MEMTABLE_BYTES)
     options.set_max_write_buffer_number(2)
     if bloom:  # point lookups of ids that are not there (404s, new ids) skip the files
