@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from riskrelay.errors import ConfigError
+from riskrelay.settings import WorkerSettings
 
 BrokerChoice = Literal["noida", "tansu"]
 BacklogBrokerChoice = Literal["auto", "same", "noida", "tansu"]
@@ -39,7 +40,8 @@ class BenchOptions:
     backlog: int = 20_000
     broker: BrokerChoice = "noida"
     backlog_broker: BacklogBrokerChoice = "auto"
-    max_in_flight: int = 3_000
+    # The worker's own default: the bench measures the defaults unless told otherwise.
+    max_in_flight: int = WorkerSettings.model_fields["max_in_flight"].default
     concurrency: int = 256
     pace: float = 0.6
     paced_s: float = 5.0

@@ -14,7 +14,7 @@ import typer
 from riskrelay._warnings import silence_registry_client_warning
 from riskrelay.cli.ops import dlq_app, schemas_app, topics_describe
 from riskrelay.errors import ConfigError, RiskRelayError
-from riskrelay.settings import load_settings
+from riskrelay.settings import WorkerSettings, load_settings
 
 silence_registry_client_warning()
 
@@ -187,7 +187,9 @@ def bench_worker(
             help="backlog phase broker: auto (tansu above 100k events on noida), same, noida, tansu"
         ),
     ] = "auto",
-    max_in_flight: Annotated[int, typer.Option(help="RISKRELAY_WORKER_MAX_IN_FLIGHT")] = 3_000,
+    max_in_flight: Annotated[
+        int, typer.Option(help="RISKRELAY_WORKER_MAX_IN_FLIGHT")
+    ] = WorkerSettings.model_fields["max_in_flight"].default,
     concurrency: Annotated[
         int, typer.Option(help="RISKRELAY_UNIT21_MAX_CONCURRENCY of the worker")
     ] = 256,
